@@ -91,14 +91,19 @@ type SingleCopy interface {
 
 // Poller is implemented by transports that deliver frames only when polled
 // (shared memory). A rank that waits calls Poll itself, spinning briefly,
-// and then Block, so that progress is driven by whoever waits.
+// then Block, so that progress is driven by whoever waits and an idle rank
+// does not burn a core it shares.
 type Poller interface {
 	// Poll delivers the frames that have arrived and reports whether it
 	// delivered any. It is safe for concurrent use.
 	Poll() bool
-	// Block waits until a frame may have arrived, wake is closed, or d
-	// passes, whichever is first.
-	Block(wake <-chan struct{}, d time.Duration)
+	// Block waits until a frame may have arrived for this rank, Wake is
+	// called, or d passes, whichever is first.
+	Block(d time.Duration)
+	// Wake makes a current Block return at once (another transport
+	// completed what the waiter waits for), or the next one if none is
+	// blocked.
+	Wake()
 }
 
 // Errors a transport reports.
