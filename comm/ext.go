@@ -1,0 +1,4 @@
+package comm
+
+// commExt holds what collectives and topologies keep per communicator.
+type commExt struct{}

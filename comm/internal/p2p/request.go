@@ -1,0 +1,199 @@
+package p2p
+
+import (
+	"fmt"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Status describes a received (or probed) message; ranks are world ranks.
+type Status struct {
+	Source int
+	Tag    int
+	Bytes  int
+}
+
+type opKind uint8
+
+const (
+	opSend opKind = iota + 1
+	opRecv
+)
+
+// Request is one outstanding send or receive. A Request may be reused
+// after it completed and was waited on.
+type Request struct {
+	e      *Engine
+	op     opKind
+	ctx    uint32
+	peer   int // world rank, or AnySource
+	tag    int
+	buf    []byte
+	id     uint64 // rendezvous id
+	size   int    // rendezvous receive: message size
+	got    int    // rendezvous receive: bytes arrived
+	status Status
+	err    error
+	start  time.Time // set when a wait blocks, for reports
+
+	state atomic.Uint32 // 0 pending, 2 finishing, 1 done
+	ch    chan struct{} // one token when done
+	// Label says what the request is for in reports ("recv", "bcast", ...).
+	Label string
+}
+
+var reqPool = sync.Pool{New: func() any { return &Request{ch: make(chan struct{}, 1)} }}
+
+// NewRequest returns a fresh request from a pool; Release gives it back.
+func NewRequest() *Request { return reqPool.Get().(*Request) }
+
+// Release returns a request that is done and whose status was read.
+func Release(r *Request) {
+	r.buf, r.e, r.err = nil, nil, nil
+	reqPool.Put(r)
+}
+
+func (r *Request) init(e *Engine, op opKind, ctx uint32, peer, tag int, buf []byte) {
+	if r.ch == nil {
+		r.ch = make(chan struct{}, 1)
+	}
+	select { // drop a token left by a previous use
+	case <-r.ch:
+	default:
+	}
+	r.e, r.op, r.ctx, r.peer, r.tag, r.buf = e, op, ctx, peer, tag, buf
+	r.id, r.size, r.got, r.err = 0, 0, 0, nil
+	r.status = Status{}
+	r.state.Store(0)
+}
+
+// finish completes r once; later calls are ignored.
+func (r *Request) finish(err error) {
+	if !r.state.CompareAndSwap(0, 2) { // 2: being finished
+		return
+	}
+	e := r.e // read before the token: the waiter may recycle r at once
+	r.err = err
+	r.state.Store(1)
+	r.ch <- struct{}{}
+	if e != nil {
+		for _, p := range e.pollers {
+			p.Wake()
+		}
+	}
+}
+
+// Done reports whether r has completed, driving progress once.
+func (r *Request) Done() bool {
+	if r.state.Load() == 1 {
+		return true
+	}
+	if r.e != nil {
+		r.e.poll()
+	}
+	return r.state.Load() == 1
+}
+
+// Result is r's status and error; valid once r is done.
+func (r *Request) Result() (Status, error) { return r.status, r.err }
+
+// Wait blocks until r completes, driving the rank's polled transports while
+// it waits: it spins for a bounded time when a core is free, then blocks.
+func (r *Request) Wait() (Status, error) {
+	if r.state.Load() != 1 {
+		r.e.wait(r)
+	}
+	<-r.ch
+	r.ch <- struct{}{} // leave the token: Wait may be called again
+	return r.status, r.err
+}
+
+func (e *Engine) poll() bool {
+	got := false
+	for _, p := range e.pollers {
+		if p.Poll() {
+			got = true
+		}
+	}
+	return got
+}
+
+func (e *Engine) wait(r *Request) {
+	if len(e.pollers) == 0 {
+		e.blocked(r, func() { <-r.ch; r.ch <- struct{}{} })
+		return
+	}
+	if e.mode != "block" {
+		deadline := time.Now().Add(e.spin)
+		for n := 0; r.state.Load() != 1; n++ {
+			e.poll()
+			if e.mode == "adaptive" && n&63 == 63 {
+				if time.Now().After(deadline) {
+					break
+				}
+				runtime.Gosched()
+			}
+		}
+	}
+	if r.state.Load() == 1 {
+		return
+	}
+	e.blocked(r, func() {
+		for r.state.Load() != 1 {
+			if e.poll() {
+				continue
+			}
+			e.pollers[0].Block(time.Millisecond)
+		}
+	})
+}
+
+// blocked runs fn, recording r as blocked for Report meanwhile.
+func (e *Engine) blocked(r *Request, fn func()) {
+	r.start = time.Now()
+	e.mu.Lock()
+	e.waiting[r] = struct{}{}
+	e.mu.Unlock()
+	fn()
+	e.mu.Lock()
+	delete(e.waiting, r)
+	e.mu.Unlock()
+}
+
+// Report describes what this rank is blocked in, one line per waiting
+// request, for the launcher's --timeout report. name maps a context to the
+// communicator's name.
+func (e *Engine) Report(name func(ctx uint32) string) string {
+	e.mu.Lock()
+	var lines []string
+	for r := range e.waiting {
+		op := r.Label
+		if op == "" {
+			op = map[opKind]string{opSend: "send", opRecv: "recv"}[r.op]
+		}
+		dir := "to"
+		if r.op == opRecv {
+			dir = "from"
+		}
+		peer := fmt.Sprintf("rank %d", r.peer)
+		if r.peer == AnySource {
+			peer = "any source"
+		}
+		tag := fmt.Sprint(r.tag)
+		if r.tag == AnyTag {
+			tag = "any"
+		}
+		lines = append(lines, fmt.Sprintf("%s %s %s, tag %s, on %s, for %s",
+			op, dir, peer, tag, name(r.ctx), time.Since(r.start).Round(time.Millisecond)))
+	}
+	e.mu.Unlock()
+	sort.Strings(lines)
+	if len(lines) == 0 {
+		return "not blocked in communication"
+	}
+	return "blocked in " + strings.Join(lines, "; ")
+}

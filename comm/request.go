@@ -1,0 +1,125 @@
+package comm
+
+import (
+	"errors"
+	"runtime"
+	"time"
+
+	"github.com/mpx-hpc/mpx/comm/internal/p2p"
+)
+
+// Request is an outstanding non-blocking operation. Wait for it (or Test
+// until done) before touching its buffer.
+type Request struct {
+	c    *Comm
+	p    *p2p.Request   // a point-to-point operation, or
+	fn   chan struct{}  // closed when a goroutine-driven operation ends
+	ferr error          // that operation's error
+	st   Status         // fixed status (ProcNull, collectives)
+	op   string
+	peer int
+	elem int // element size of the receive, for Status.Count
+}
+
+func doneRequest(c *Comm, st Status) *Request {
+	ch := make(chan struct{})
+	close(ch)
+	return &Request{c: c, fn: ch, st: st, op: "null", peer: -1, elem: 1}
+}
+
+// goRequest runs fn in a goroutine and returns a request that completes
+// when it returns: how non-blocking collectives progress while the caller
+// computes.
+func (c *Comm) goRequest(op string, fn func() error) *Request {
+	r := &Request{c: c, fn: make(chan struct{}), op: op, peer: -1, elem: 1}
+	go func() {
+		r.ferr = fn()
+		close(r.fn)
+	}()
+	return r
+}
+
+func (r *Request) result() (Status, error) {
+	if r.p == nil {
+		return r.st, r.ferr
+	}
+	pst, err := r.p.Result()
+	st := r.c.status(pst)
+	st.Count = st.Bytes / r.elem
+	return st, err
+}
+
+// Wait blocks until the operation completes and returns its status.
+func (r *Request) Wait() (Status, error) {
+	if r.p != nil {
+		r.p.Wait()
+	} else {
+		<-r.fn
+	}
+	st, err := r.result()
+	return st, r.c.fail(r.op, r.peer, err)
+}
+
+// Test reports whether the operation has completed, without blocking; when
+// it has, it returns the status as Wait would.
+func (r *Request) Test() (bool, Status, error) {
+	if r.p != nil {
+		if !r.p.Done() {
+			return false, Status{}, nil
+		}
+	} else {
+		select {
+		case <-r.fn:
+		default:
+			return false, Status{}, nil
+		}
+	}
+	st, err := r.result()
+	return true, st, r.c.fail(r.op, r.peer, err)
+}
+
+// Waitall waits for every request (nil entries are skipped) and returns
+// their errors joined, or nil.
+func Waitall(reqs ...*Request) error {
+	var errs []error
+	for _, r := range reqs {
+		if r == nil {
+			continue
+		}
+		if _, err := r.Wait(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Waitany waits until one of reqs completes, sets that entry to nil (as MPI
+// sets it to MPI_REQUEST_NULL) and returns its index and status. With no
+// non-nil request it returns -1 at once.
+func Waitany(reqs []*Request) (int, Status, error) {
+	for spins := 0; ; spins++ {
+		live := false
+		for i, r := range reqs {
+			if r == nil {
+				continue
+			}
+			live = true
+			if done, st, err := r.Test(); done {
+				reqs[i] = nil
+				return i, st, err
+			}
+		}
+		if !live {
+			return -1, Status{}, nil
+		}
+		// Back off from spinning so that oversubscribed ranks share cores.
+		switch {
+		case spins < 100:
+			runtime.Gosched()
+		case spins < 1000:
+			time.Sleep(time.Microsecond)
+		default:
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+}

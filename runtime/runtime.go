@@ -1,0 +1,193 @@
+// Package runtime is a rank's bootstrap and lifecycle: it reads what the
+// launcher put in the environment, connects to the launcher's key-value
+// service, publishes this rank's business card, fences, and picks and opens
+// a transport per peer. It owns Finalize and Abort. It never imports comm;
+// comm hands it the protocol engine as a transport.Handler.
+//
+// Inside the module, import it under an alias (mpxrt), since its name
+// shadows Go's own runtime package.
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/mpx-hpc/mpx/param"
+	"github.com/mpx-hpc/mpx/runtime/bootstrap"
+	"github.com/mpx-hpc/mpx/transport"
+	"github.com/mpx-hpc/mpx/transport/tcp"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Version is mpx's version, reported by `mpx info` and benchmarks.
+const Version = "0.1.0"
+
+var transportParam = param.NewEnum("transport", "auto", []string{"auto", "tcp"},
+	"transport for every peer: auto picks the best per peer (tcp between processes); naming one forces it")
+
+// Detect reads the launcher's environment. launched is false for a program
+// started on its own, which is then a job of one rank.
+func Detect() (env bootstrap.Env, launched bool, err error) {
+	env, launched, err = bootstrap.FromEnviron(os.Getenv)
+	if err != nil || !launched {
+		return env, launched, err
+	}
+	if err := param.Check(); err != nil {
+		return env, true, err
+	}
+	return env, true, nil
+}
+
+// card is a rank's business card: where and how to reach it.
+type card struct {
+	Node int    `msgpack:"node"`
+	TCP  string `msgpack:"tcp"`
+}
+
+func cardKey(rank int) string { return "card/" + strconv.Itoa(rank) }
+
+// Runtime is one rank's membership of a launched job.
+type Runtime struct {
+	env  bootstrap.Env
+	kv   *bootstrap.Client
+	tcp  *tcp.Transport
+	mu   sync.Mutex
+	seen map[int]card
+
+	leaving atomic.Bool // Finalize or Abort under way: losing the launcher is expected
+}
+
+// Start joins the job described by env, delivering inbound frames to h.
+// It returns once every rank has published its business card.
+func Start(env bootstrap.Env, h transport.Handler) (*Runtime, error) {
+	kv, err := bootstrap.Dial(env.KVAddr, env.Secret, env.Rank)
+	if err != nil {
+		return nil, err
+	}
+	rt := &Runtime{env: env, kv: kv, seen: map[int]card{}}
+	fail := func(err error) (*Runtime, error) {
+		rt.close()
+		return nil, err
+	}
+	rt.tcp, err = tcp.New(tcp.Config{Rank: env.Rank, Size: env.Size, Secret: env.Secret, Handler: h})
+	if err != nil {
+		return fail(err)
+	}
+	b, err := msgpack.Marshal(card{Node: env.NodeID, TCP: rt.tcp.Address()})
+	if err != nil {
+		return fail(err)
+	}
+	if err := kv.Put(cardKey(env.Rank), b); err != nil {
+		return fail(err)
+	}
+	if err := kv.Fence(); err != nil {
+		return fail(fmt.Errorf("wire-up fence: %w", err))
+	}
+	go rt.watchLauncher()
+	return rt, nil
+}
+
+// watchLauncher ends the rank when the launcher goes away: a rank without
+// its launcher can only hang.
+func (rt *Runtime) watchLauncher() {
+	<-rt.kv.Done()
+	if rt.leaving.Load() {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "mpx: rank %d: lost the connection to the launcher (%v); exiting\n", rt.env.Rank, rt.kv.Err())
+	os.Exit(1)
+}
+
+func (rt *Runtime) card(rank int) (card, error) {
+	rt.mu.Lock()
+	c, ok := rt.seen[rank]
+	rt.mu.Unlock()
+	if ok {
+		return c, nil
+	}
+	b, err := rt.kv.Get(cardKey(rank))
+	if err != nil {
+		return c, fmt.Errorf("business card of rank %d: %w", rank, err)
+	}
+	if err := msgpack.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("business card of rank %d: %w", rank, err)
+	}
+	rt.mu.Lock()
+	rt.seen[rank] = c
+	rt.mu.Unlock()
+	return c, nil
+}
+
+// Peer returns the endpoint to world rank rank over the transport chosen
+// for it, and that transport's limits.
+func (rt *Runtime) Peer(rank int) (transport.Endpoint, transport.Limits, error) {
+	c, err := rt.card(rank)
+	if err != nil {
+		return nil, transport.Limits{}, err
+	}
+	ep, err := rt.tcp.Endpoint(rank, c.TCP)
+	if err != nil {
+		return nil, transport.Limits{}, fmt.Errorf("rank %d (node %d) cannot reach rank %d (node %d): %w",
+			rt.env.Rank, rt.env.NodeID, rank, c.Node, err)
+	}
+	return ep, rt.tcp.Limits(), nil
+}
+
+// Pollers are the transports that deliver only when polled.
+func (rt *Runtime) Pollers() []transport.Poller { return nil }
+
+// OnReport sets what the rank answers when the launcher asks what it is
+// blocked in.
+func (rt *Runtime) OnReport(fn func() string) { rt.kv.OnReport(fn) }
+
+// Finalize waits for every rank to finalize, then closes the transports and
+// the connection to the launcher.
+func (rt *Runtime) Finalize() error {
+	rt.leaving.Store(true)
+	err := rt.kv.Finalize()
+	rt.close()
+	return err
+}
+
+// Abort tells the launcher to stop the job with code and exits.
+func (rt *Runtime) Abort(code int, msg string) {
+	rt.leaving.Store(true)
+	if err := rt.kv.Abort(code, msg); err != nil {
+		fmt.Fprintf(os.Stderr, "mpx: rank %d: abort: telling the launcher failed: %v\n", rt.env.Rank, err)
+	}
+	if code == 0 {
+		code = 1
+	}
+	os.Exit(code)
+}
+
+func (rt *Runtime) close() {
+	if rt.tcp != nil {
+		rt.tcp.Close()
+	}
+	rt.kv.Close()
+}
+
+// TransportInfo describes a transport for `mpx info`.
+type TransportInfo struct {
+	Name      string
+	Available bool
+	Detail    string
+}
+
+// Transports lists the transports this build has and how they would be
+// used on this machine.
+func Transports() []TransportInfo {
+	tcpDetail, err := tcp.Describe("")
+	info := []TransportInfo{
+		{Name: "tcp", Available: err == nil, Detail: tcpDetail},
+		{Name: "mem", Available: true, Detail: "in-process ranks (tests, comm/commtest)"},
+	}
+	if err != nil {
+		info[0].Detail = err.Error()
+	}
+	return info
+}
