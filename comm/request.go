@@ -12,10 +12,10 @@ import (
 // until done) before touching its buffer.
 type Request struct {
 	c    *Comm
-	p    *p2p.Request   // a point-to-point operation, or
-	fn   chan struct{}  // closed when a goroutine-driven operation ends
-	ferr error          // that operation's error
-	st   Status         // fixed status (ProcNull, collectives)
+	p    *p2p.Request  // a point-to-point operation, or
+	fn   chan struct{} // closed when a goroutine-driven operation ends
+	ferr error         // that operation's error
+	st   Status        // fixed status (ProcNull, collectives)
 	op   string
 	peer int
 	elem int // element size of the receive, for Status.Count
