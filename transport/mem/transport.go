@@ -71,6 +71,12 @@ func (t *Transport) Endpoint(peer int, _ string) (transport.Endpoint, error) {
 	if peer < 0 || peer >= len(t.f.handlers) {
 		return nil, &transport.PeerError{Op: "dial", Peer: peer, Err: fmt.Errorf("no such rank in a job of %d", len(t.f.handlers))}
 	}
+	t.f.mu.Lock()
+	closed := t.f.closed[t.rank]
+	t.f.mu.Unlock()
+	if closed {
+		return nil, &transport.PeerError{Op: "dial", Peer: peer, Err: transport.ErrClosed}
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	ep := t.eps[peer]
