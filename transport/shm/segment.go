@@ -1,0 +1,261 @@
+package shm
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mpx-hpc/mpx/transport"
+)
+
+// A segment is one rank's inbound memory: a header page, then one ring per
+// local sender (itself included). Every field that two processes race on is
+// a naturally aligned uint32 or uint64 accessed with sync/atomic; fields
+// written by different sides sit on different cache lines so that a poll
+// loop does not bounce the line a sender is writing.
+//
+//	header (hdrSize bytes, page-rounded)
+//	  0 magic u64 | 8 version u32 | 12 slots u32 | 16 cells u32 | 20 cellSize u32
+//	 24 owner pid u64 | 32 owner rank u32 | 36 ready u32 | 40 probe addr u64
+//	 48 opened u32 | 52 closed u32 | 64 tag [32]byte
+//	128 doorbell u32 (futex word; senders bump it)          own cache line
+//	192 sleepers u32 (owner goroutines in Block)            own cache line
+//	256 slot table: slots × int32 sender rank
+//	ring i at hdrSize + i*stride (stride page-rounded):
+//	  0 ready u32 | 4 cma u32 | 8 pid u64 | 16 tag [32]byte   producer, static
+//	 64 waitSpace u32 | 68 closed u32                          producer, dynamic
+//	128 head u64                                               consumer
+//	256 cells × cellSize: seq u32 | n u32 | first cell: Header | payload...
+const (
+	segMagic   = 0x31304d48535850 // "PXSHM01" little-endian, with a leading byte of 0
+	segVersion = 1
+
+	offMagic    = 0
+	offVersion  = 8
+	offSlots    = 12
+	offCells    = 16
+	offCellSize = 20
+	offPid      = 24
+	offRank     = 32
+	offReady    = 36
+	offProbe    = 40
+	offOpened   = 48
+	offClosed   = 52
+	offTag      = 64
+	offDoorbell = 128
+	offSleepers = 192
+	offSlotTab  = 256
+
+	rOffReady     = 0
+	rOffCMA       = 4
+	rOffPid       = 8
+	rOffTag       = 16
+	rOffWaitSpace = 64
+	rOffClosed    = 68
+	rOffHead      = 128
+	ringCtl       = 256
+
+	cellHdr   = 8                              // seq u32, n u32
+	firstRoom = cellHdr + transport.HeaderSize // payload offset in a frame's first cell
+	tagSize   = 32
+	pageSize  = 4096
+	lineSize  = 64
+
+	maxSlots    = 1 << 16
+	minCellSize = 128
+	maxCellSize = 1 << 20
+	maxCells    = 1 << 20
+)
+
+// CMA verdicts a producer leaves in its ring for the segment's owner.
+const (
+	cmaUnknown = 0
+	cmaOK      = 1
+	cmaFailed  = 2
+)
+
+type segment struct {
+	mem      []byte
+	name     string
+	slots    []int // slot -> sender's world rank
+	ncells   int
+	cellSize int
+	hdrSize  int
+	stride   int
+}
+
+func roundUp(n, to int) int { return (n + to - 1) / to * to }
+
+// layout computes the header size, ring stride and total size.
+func layout(slots, ncells, cellSize int) (hdrSize, stride, size int) {
+	hdrSize = roundUp(offSlotTab+4*slots, pageSize)
+	stride = roundUp(ringCtl+ncells*cellSize, pageSize)
+	return hdrSize, stride, hdrSize + slots*stride
+}
+
+func (s *segment) u32(off int) *uint32 { return (*uint32)(unsafe.Pointer(&s.mem[off])) }
+
+// ring returns the shared view of slot's ring.
+func (s *segment) ring(slot int) []byte {
+	off := s.hdrSize + slot*s.stride
+	return s.mem[off : off+s.stride : off+s.stride]
+}
+
+// slotOf finds rank's ring, or -1.
+func (s *segment) slotOf(rank int) int {
+	for i, r := range s.slots {
+		if r == rank {
+			return i
+		}
+	}
+	return -1
+}
+
+// segmentTag proves that the segment's creator knows the job secret.
+func segmentTag(secret []byte, jobID string, rank int) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("mpx shm segment " + jobID + " " + strconv.Itoa(rank)))
+	return m.Sum(nil)
+}
+
+// producerTag proves that the sender writing into a ring knows the secret.
+func producerTag(secret []byte, jobID string, src, dst int) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte("mpx shm producer " + jobID + " " + strconv.Itoa(src) + " " + strconv.Itoa(dst)))
+	return m.Sum(nil)
+}
+
+// createSegment makes and maps rank's segment under /dev/shm, exclusively:
+// a leftover file of the same name is an error, not something to reuse.
+func createSegment(name string, rank, pid int, slots []int, ncells, cellSize int, tag []byte, probe uint64) (*segment, error) {
+	hdrSize, stride, size := layout(len(slots), ncells, cellSize)
+	path := filepath.Join(shmDir, name)
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("shm: creating segment %s: %w", path, err)
+	}
+	defer unix.Close(fd)
+	// Reserve the memory now so that a full /dev/shm is an error here, not
+	// a SIGBUS at the first frame.
+	if err := unix.Fallocate(fd, 0, 0, int64(size)); err != nil {
+		if !errors.Is(err, unix.EOPNOTSUPP) {
+			unix.Unlink(path)
+			return nil, fmt.Errorf("shm: reserving %d bytes for segment %s (%d rings of %d cells of %d bytes; lower shm_ring_size or grow /dev/shm): %w",
+				size, path, len(slots), ncells, cellSize, err)
+		}
+		if err := unix.Ftruncate(fd, int64(size)); err != nil {
+			unix.Unlink(path)
+			return nil, fmt.Errorf("shm: sizing segment %s to %d bytes: %w", path, size, err)
+		}
+	}
+	mem, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		unix.Unlink(path)
+		return nil, fmt.Errorf("shm: mapping segment %s: %w", path, err)
+	}
+	s := &segment{mem: mem, name: name, slots: slots, ncells: ncells, cellSize: cellSize, hdrSize: hdrSize, stride: stride}
+	binary.LittleEndian.PutUint64(mem[offMagic:], segMagic)
+	binary.LittleEndian.PutUint32(mem[offVersion:], segVersion)
+	binary.LittleEndian.PutUint32(mem[offSlots:], uint32(len(slots)))
+	binary.LittleEndian.PutUint32(mem[offCells:], uint32(ncells))
+	binary.LittleEndian.PutUint32(mem[offCellSize:], uint32(cellSize))
+	binary.LittleEndian.PutUint64(mem[offPid:], uint64(pid))
+	binary.LittleEndian.PutUint32(mem[offRank:], uint32(rank))
+	binary.LittleEndian.PutUint64(mem[offProbe:], probe)
+	copy(mem[offTag:offTag+tagSize], tag)
+	for i, r := range slots {
+		binary.LittleEndian.PutUint32(mem[offSlotTab+4*i:], uint32(r))
+	}
+	atomic.StoreUint32(s.u32(offReady), 1)
+	return s, nil
+}
+
+// openSegment maps a peer's segment and checks its header.
+func openSegment(name string) (*segment, error) {
+	path := filepath.Join(shmDir, name)
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, fmt.Errorf("shm: opening segment %s: %w", path, err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, fmt.Errorf("shm: stat of segment %s: %w", path, err)
+	}
+	if st.Size < pageSize || st.Size > 1<<40 {
+		return nil, fmt.Errorf("shm: segment %s has implausible size %d", path, st.Size)
+	}
+	mem, err := unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("shm: mapping segment %s: %w", path, err)
+	}
+	s, err := parseSegment(mem)
+	if err != nil {
+		unix.Munmap(mem)
+		return nil, fmt.Errorf("shm: segment %s: %w", path, err)
+	}
+	s.name = name
+	return s, nil
+}
+
+// parseSegment checks a mapped header written by another process.
+func parseSegment(mem []byte) (*segment, error) {
+	if len(mem) < offSlotTab {
+		return nil, fmt.Errorf("%d bytes is shorter than a header", len(mem))
+	}
+	if m := binary.LittleEndian.Uint64(mem[offMagic:]); m != segMagic {
+		return nil, fmt.Errorf("bad magic %#x (not an mpx segment)", m)
+	}
+	if v := binary.LittleEndian.Uint32(mem[offVersion:]); v != segVersion {
+		return nil, fmt.Errorf("layout version %d, this build speaks %d", v, segVersion)
+	}
+	if atomic.LoadUint32((*uint32)(unsafe.Pointer(&mem[offReady]))) != 1 {
+		return nil, errors.New("header not initialised")
+	}
+	slots := int(binary.LittleEndian.Uint32(mem[offSlots:]))
+	ncells := int(binary.LittleEndian.Uint32(mem[offCells:]))
+	cellSize := int(binary.LittleEndian.Uint32(mem[offCellSize:]))
+	if slots < 1 || slots > maxSlots {
+		return nil, fmt.Errorf("%d ring slots", slots)
+	}
+	if ncells < 2 || ncells > maxCells || cellSize < minCellSize || cellSize > maxCellSize || cellSize%lineSize != 0 {
+		return nil, fmt.Errorf("rings of %d cells of %d bytes", ncells, cellSize)
+	}
+	hdrSize, stride, size := layout(slots, ncells, cellSize)
+	if size != len(mem) {
+		return nil, fmt.Errorf("size %d, layout says %d", len(mem), size)
+	}
+	s := &segment{mem: mem, slots: make([]int, slots), ncells: ncells, cellSize: cellSize, hdrSize: hdrSize, stride: stride}
+	for i := range s.slots {
+		s.slots[i] = int(int32(binary.LittleEndian.Uint32(mem[offSlotTab+4*i:])))
+	}
+	return s, nil
+}
+
+func (s *segment) pid() int       { return int(binary.LittleEndian.Uint64(s.mem[offPid:])) }
+func (s *segment) rank() int      { return int(int32(binary.LittleEndian.Uint32(s.mem[offRank:]))) }
+func (s *segment) probe() uint64  { return binary.LittleEndian.Uint64(s.mem[offProbe:]) }
+func (s *segment) tag() []byte    { return s.mem[offTag : offTag+tagSize] }
+func (s *segment) unmap() error   { return unix.Munmap(s.mem) }
+func (s *segment) path() string   { return filepath.Join(shmDir, s.name) }
+func (s *segment) closed() bool   { return atomic.LoadUint32(s.u32(offClosed)) != 0 }
+func (s *segment) sleepers() bool { return atomic.LoadUint32(s.u32(offSleepers)) != 0 }
+
+// wakeOwner rings the owner's doorbell if it sleeps. Called after publishing a
+// cell, so that the owner, which raised sleepers before checking its
+// rings, either sees the cell or is woken (both sides use sequentially
+// consistent atomics: Dekker's pattern).
+func (s *segment) wakeOwner() {
+	if atomic.LoadUint32(s.u32(offSleepers)) != 0 {
+		atomic.AddUint32(s.u32(offDoorbell), 1)
+		futexWakeAll(s.u32(offDoorbell))
+	}
+}
