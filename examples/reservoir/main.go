@@ -17,15 +17,28 @@ import (
 	"math"
 	"os"
 	"strings"
+
+	"github.com/mpx-hpc/mpx/comm"
 )
 
 func main() {
 	os.Exit(mainRun(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// mainRun parses flags and runs; the exit status is 2 for bad input and
-// 1 for a failed run.
+// mainRun joins the job, parses flags and runs; the exit status is 2 for
+// bad input and 1 for a failed run.
 func mainRun(args []string, stdout, stderr io.Writer) int {
+	world, err := comm.Init()
+	if err != nil {
+		fmt.Fprintln(stderr, "reservoir:", err)
+		return 1
+	}
+	defer world.Finalize()
+	root := world.Rank() == 0
+	if !root {
+		// Flag errors and help are reported once, by rank 0.
+		stderr = io.Discard
+	}
 	cfg, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -34,16 +47,41 @@ func mainRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "reservoir:", err)
 		return 2
 	}
-	cfg.Log = stdout
-	res, err := run(serialTeam{}, &cfg)
+	if root {
+		cfg.Log = stdout
+	}
+	res, err := simulate(world, cfg)
 	if err != nil {
-		fmt.Fprintln(stderr, "reservoir:", err)
+		fmt.Fprintf(os.Stderr, "reservoir: rank %d: %v\n", world.Rank(), err)
+		if world.Size() > 1 {
+			// The other ranks may be waiting in a collective for this one.
+			world.Abort(1)
+		}
 		return 1
 	}
 	for _, f := range res.Files {
 		fmt.Fprintln(stdout, "wrote", f)
 	}
 	return 0
+}
+
+// simulate runs cfg on the ranks of c, laid out as the process grid that
+// cfg.Procs asks for or the one that divides the grid with least halo
+// traffic. Every rank returns the same scalars; rank 0 also holds the
+// global fields, profile and checks.
+func simulate(c *comm.Comm, cfg config) (*result, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	procs, err := chooseProcs([3]int{cfg.NX, cfg.NY, cfg.NZ}, cfg.Procs, c.Size())
+	if err != nil {
+		return nil, err
+	}
+	t, err := newCommTeam(c, procs)
+	if err != nil {
+		return nil, err
+	}
+	return run(t, &cfg)
 }
 
 // stringList collects a repeatable flag.

@@ -48,10 +48,7 @@ type sim struct {
 }
 
 func newSim(cfg *config, t team) (*sim, error) {
-	procs, err := chooseProcs([3]int{cfg.NX, cfg.NY, cfg.NZ}, cfg.Procs, t.size())
-	if err != nil {
-		return nil, err
-	}
+	procs := t.dims()
 	co, err := t.coords(t.rank())
 	if err != nil {
 		return nil, err

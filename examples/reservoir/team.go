@@ -1,11 +1,19 @@
 package main
 
+import (
+	"fmt"
+
+	"github.com/mpx-hpc/mpx/comm"
+)
+
 // team is all the simulator asks of the message-passing layer: a
 // Cartesian process grid with face-neighbour halo exchange, in-place
 // reductions and a gather to rank 0. commTeam backs it with comm.
 type team interface {
 	rank() int
 	size() int
+	// dims is the process grid.
+	dims() [3]int
 	// coords is the process-grid position of rank r.
 	coords(r int) ([3]int, error)
 	// exchange sends sendLo to the neighbour below along dim and sendHi to
@@ -18,4 +26,67 @@ type team interface {
 	// gather concatenates every rank's local (equal lengths) in rank order
 	// into all on rank 0; all is ignored elsewhere.
 	gather(local, all []float64) error
+}
+
+// Tags of the halo messages: one per dimension and direction, so the six
+// messages of an exchange cannot be confused.
+func haloTag(dim int, up bool) int {
+	if up {
+		return 100 + 2*dim
+	}
+	return 101 + 2*dim
+}
+
+// commTeam is a team over a Cartesian communicator.
+type commTeam struct {
+	c    *comm.Comm
+	p    [3]int
+	nbr  [3][2]int // lo, hi neighbour per dimension (comm.ProcNull at edges)
+	reqs [4]*comm.Request
+	tmp  []float64
+}
+
+// newCommTeam lays the ranks of c out as a px×py×pz Cartesian grid.
+func newCommTeam(c *comm.Comm, p [3]int) (*commTeam, error) {
+	cart, err := cartCreate(c, p)
+	if err != nil {
+		return nil, fmt.Errorf("process grid %dx%dx%d: %w", p[0], p[1], p[2], err)
+	}
+	t := &commTeam{c: cart, p: p}
+	for d := range 3 {
+		lo, hi, err := cartShift(cart, p, d)
+		if err != nil {
+			return nil, fmt.Errorf("process grid neighbours along %d: %w", d, err)
+		}
+		t.nbr[d] = [2]int{lo, hi}
+	}
+	return t, nil
+}
+
+func (t *commTeam) rank() int    { return t.c.Rank() }
+func (t *commTeam) size() int    { return t.c.Size() }
+func (t *commTeam) dims() [3]int { return t.p }
+
+func (t *commTeam) coords(r int) ([3]int, error) { return cartCoords(t.c, t.p, r) }
+
+func (t *commTeam) exchange(d int, sendLo, sendHi, recvLo, recvHi []float64) error {
+	lo, hi := t.nbr[d][0], t.nbr[d][1]
+	if lo == comm.ProcNull && hi == comm.ProcNull {
+		return nil
+	}
+	var err error
+	// Receives first, so that a rendezvous send finds its buffer posted.
+	if t.reqs[0], err = comm.Irecv(t.c, recvLo, lo, haloTag(d, true)); err != nil {
+		return err
+	}
+	if t.reqs[1], err = comm.Irecv(t.c, recvHi, hi, haloTag(d, false)); err != nil {
+		return err
+	}
+	if t.reqs[2], err = comm.Isend(t.c, sendHi, hi, haloTag(d, true)); err != nil {
+		return err
+	}
+	if t.reqs[3], err = comm.Isend(t.c, sendLo, lo, haloTag(d, false)); err != nil {
+		return err
+	}
+	return comm.Waitall(t.reqs[:]...)
 }
