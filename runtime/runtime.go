@@ -18,6 +18,7 @@ import (
 	"github.com/mpx-hpc/mpx/param"
 	"github.com/mpx-hpc/mpx/runtime/bootstrap"
 	"github.com/mpx-hpc/mpx/transport"
+	"github.com/mpx-hpc/mpx/transport/shm"
 	"github.com/mpx-hpc/mpx/transport/tcp"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -25,8 +26,12 @@ import (
 // Version is mpx's version, reported by `mpx info` and benchmarks.
 const Version = "0.1.0"
 
-var transportParam = param.NewEnum("transport", "auto", []string{"auto", "tcp"},
-	"transport for every peer: auto picks the best per peer (tcp between processes); naming one forces it")
+var (
+	transportParam = param.NewEnum("transport", "auto", []string{"auto", "shm", "tcp"},
+		"transport for every peer: auto takes shared memory on the same node and tcp between nodes; naming one forces it")
+	reportParam = param.NewBool("report_transports", false,
+		"each rank prints, once wired up, which transport reaches which peers")
+)
 
 // Detect reads the launcher's environment. launched is false for a program
 // started on its own, which is then a job of one rank.
@@ -51,11 +56,13 @@ func cardKey(rank int) string { return "card/" + strconv.Itoa(rank) }
 
 // Runtime is one rank's membership of a launched job.
 type Runtime struct {
-	env  bootstrap.Env
-	kv   *bootstrap.Client
-	tcp  *tcp.Transport
-	mu   sync.Mutex
-	seen map[int]card
+	env   bootstrap.Env
+	kv    *bootstrap.Client
+	tcp   *tcp.Transport
+	shm   *shm.Transport
+	local map[int]string // shm business cards of the ranks on this node
+	mu    sync.Mutex
+	seen  map[int]card
 
 	leaving atomic.Bool // Finalize or Abort under way: losing the launcher is expected
 }
@@ -86,8 +93,126 @@ func Start(env bootstrap.Env, h transport.Handler) (*Runtime, error) {
 	if err := kv.Fence(); err != nil {
 		return fail(fmt.Errorf("wire-up fence: %w", err))
 	}
+	if err := rt.startShm(h); err != nil {
+		return fail(err)
+	}
+	if reportParam.Get() {
+		fmt.Fprintf(os.Stderr, "mpx: rank %d on node %d: %s\n", env.Rank, env.NodeID, rt.describePeers())
+	}
 	go rt.watchLauncher()
 	return rt, nil
+}
+
+// startShm opens shared memory with the other ranks of this node: every
+// rank creates its segment and publishes it, all fence, every rank maps its
+// local peers' segments, all fence again, and the names are unlinked, so no
+// file under /dev/shm outlives the job even if a rank is killed later.
+func (rt *Runtime) startShm(h transport.Handler) error {
+	mode := transportParam.Get()
+	var local []int
+	for r := 0; r < rt.env.Size; r++ {
+		c, err := rt.card(r)
+		if err != nil {
+			return err
+		}
+		if c.Node == rt.env.NodeID {
+			local = append(local, r)
+		}
+	}
+	// Every rank of a node decides alike, since the fences below are
+	// job-wide: all ranks take part in them whether or not they use shm.
+	use := mode != "tcp" && len(local) > 1
+	if use {
+		t, err := shm.New(shm.Config{Rank: rt.env.Rank, Size: rt.env.Size, JobID: rt.env.JobID,
+			Secret: rt.env.Secret, Handler: h, LocalPeers: local})
+		if err != nil {
+			if mode == "shm" {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "mpx: rank %d: shared memory unavailable, using tcp: %v\n", rt.env.Rank, err)
+		} else {
+			rt.shm = t
+		}
+	}
+	addr := ""
+	if rt.shm != nil {
+		addr = rt.shm.Address()
+	}
+	if err := rt.kv.Put(shmKey(rt.env.Rank), []byte(addr)); err != nil {
+		return err
+	}
+	if err := rt.kv.Fence(); err != nil {
+		return fmt.Errorf("shared-memory wire-up fence: %w", err)
+	}
+	if rt.shm != nil {
+		rt.local = map[int]string{}
+		for _, r := range local {
+			b, err := rt.kv.Get(shmKey(r))
+			if err != nil {
+				return err
+			}
+			if len(b) > 0 {
+				rt.local[r] = string(b)
+			}
+		}
+		if err := rt.shm.ConnectAll(rt.local); err != nil {
+			return err
+		}
+	}
+	if err := rt.kv.Fence(); err != nil {
+		return fmt.Errorf("shared-memory seal fence: %w", err)
+	}
+	if rt.shm != nil {
+		return rt.shm.Seal()
+	}
+	return nil
+}
+
+func shmKey(rank int) string { return "shm/" + strconv.Itoa(rank) }
+
+// describePeers says which transport reaches which peers.
+func (rt *Runtime) describePeers() string {
+	var viaShm, viaTCP []int
+	for r := 0; r < rt.env.Size; r++ {
+		if r == rt.env.Rank {
+			continue
+		}
+		if _, ok := rt.local[r]; ok {
+			viaShm = append(viaShm, r)
+		} else {
+			viaTCP = append(viaTCP, r)
+		}
+	}
+	out := "self to itself"
+	if len(viaShm) > 0 {
+		path, _ := rt.shm.SingleCopyPath()
+		out += fmt.Sprintf("; shm (large messages: %s) to ranks %s", path, ranks(viaShm))
+	}
+	if len(viaTCP) > 0 {
+		out += fmt.Sprintf("; tcp from %s to ranks %s", rt.tcp.Addr(), ranks(viaTCP))
+	}
+	return out
+}
+
+// ranks writes a sorted rank list compactly: "0-3,7".
+func ranks(rs []int) string {
+	var b []byte
+	for i := 0; i < len(rs); {
+		j := i
+		for j+1 < len(rs) && rs[j+1] == rs[j]+1 {
+			j++
+		}
+		if len(b) > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, int64(rs[i]), 10)
+		if j > i {
+			b = append(b, '-')
+			b = strconv.AppendInt(b, int64(rs[j]), 10)
+		}
+		i = j + 1
+	}
+	return string(b)
 }
 
 // watchLauncher ends the rank when the launcher goes away: a rank without
@@ -124,9 +249,17 @@ func (rt *Runtime) card(rank int) (card, error) {
 // Peer returns the endpoint to world rank rank over the transport chosen
 // for it, and that transport's limits.
 func (rt *Runtime) Peer(rank int) (transport.Endpoint, transport.Limits, error) {
+	if addr, ok := rt.local[rank]; ok {
+		ep, err := rt.shm.Endpoint(rank, addr)
+		return ep, rt.shm.Limits(), err
+	}
 	c, err := rt.card(rank)
 	if err != nil {
 		return nil, transport.Limits{}, err
+	}
+	if transportParam.Get() == "shm" {
+		return nil, transport.Limits{}, fmt.Errorf("transport=shm, but rank %d is on node %d and rank %d on node %d",
+			rt.env.Rank, rt.env.NodeID, rank, c.Node)
 	}
 	ep, err := rt.tcp.Endpoint(rank, c.TCP)
 	if err != nil {
@@ -137,7 +270,12 @@ func (rt *Runtime) Peer(rank int) (transport.Endpoint, transport.Limits, error) 
 }
 
 // Pollers are the transports that deliver only when polled.
-func (rt *Runtime) Pollers() []transport.Poller { return nil }
+func (rt *Runtime) Pollers() []transport.Poller {
+	if rt.shm != nil {
+		return []transport.Poller{rt.shm}
+	}
+	return nil
+}
 
 // OnReport sets what the rank answers when the launcher asks what it is
 // blocked in.
@@ -165,6 +303,9 @@ func (rt *Runtime) Abort(code int, msg string) {
 }
 
 func (rt *Runtime) close() {
+	if rt.shm != nil {
+		rt.shm.Close()
+	}
 	if rt.tcp != nil {
 		rt.tcp.Close()
 	}
@@ -189,5 +330,11 @@ func Transports() []TransportInfo {
 	if err != nil {
 		info[0].Detail = err.Error()
 	}
+	path, err := shm.Probe()
+	detail := "same-node peers through /dev/shm rings; large messages: " + path
+	if err != nil {
+		detail += " (" + err.Error() + ")"
+	}
+	info = append(info, TransportInfo{Name: "shm", Available: true, Detail: detail})
 	return info
 }
