@@ -598,11 +598,15 @@ func (e *Engine) Iprobe(ctx uint32, src, tag int) (bool, Status) {
 
 // Probe waits until a message matching (ctx, src, tag) has arrived.
 func (e *Engine) Probe(ctx uint32, src, tag int) (Status, error) {
-	for {
-		ch := make(chan struct{})
-		e.mu.Lock()
-		e.probers = append(e.probers, ch)
-		e.mu.Unlock()
+	for spins := 0; ; spins++ {
+		var ch chan struct{}
+		if len(e.pollers) == 0 {
+			// Registered before looking, so an arrival in between is not missed.
+			ch = make(chan struct{})
+			e.mu.Lock()
+			e.probers = append(e.probers, ch)
+			e.mu.Unlock()
+		}
 		if ok, st := e.Iprobe(ctx, src, tag); ok {
 			return st, nil
 		}
@@ -616,13 +620,11 @@ func (e *Engine) Probe(ctx uint32, src, tag int) (Status, error) {
 		if closed {
 			return Status{}, ErrClosed
 		}
-		if len(e.pollers) == 0 {
+		switch {
+		case ch != nil:
 			<-ch
-			continue
-		}
-		select {
-		case <-ch:
-		case <-time.After(time.Millisecond):
+		case e.mode == "block" || spins > 1000:
+			e.pollers[0].Block(time.Millisecond)
 		}
 	}
 }
@@ -632,6 +634,9 @@ func (e *Engine) wakeProbers() {
 		close(ch)
 	}
 	e.probers = e.probers[:0]
+	for _, p := range e.pollers {
+		p.Wake()
+	}
 }
 
 // Close ends the engine: pending operations fail with ErrClosed.
