@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The project's test command (README.md): installs what the tests need on a
+# fresh Debian machine, then runs the whole suite with the race detector.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the tests use: Open MPI for `mpx bench compare`, sshd and
+# iproute2 for the multi-node tests in network namespaces.
+need=()
+command -v mpicc >/dev/null || need+=(openmpi-bin libopenmpi-dev)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ip >/dev/null || need+=(iproute2)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+go build -o bin/mpx ./cmd/mpx
+export MPX_BIN="$PWD/bin/mpx"
+go test -race -timeout 20m ./...
