@@ -30,7 +30,7 @@ type hsResult struct {
 
 // runHandshake runs both sides over a pipe and returns each side's result
 // and the bytes each wrote.
-func runHandshake(dSecret, aSecret []byte, dialer, peer, acceptor int, verdict hsStatus) (dst hsStatus, derr error, acc hsResult, dWrote, aWrote []byte) {
+func runHandshake(dSecret, aSecret []byte, dialer, peer, acceptor int, verdict hsStatus) (dst hsStatus, acc hsResult, dWrote, aWrote []byte, derr error) {
 	dc, ac := net.Pipe()
 	var dbuf, abuf bytes.Buffer
 	done := make(chan hsResult, 1)
@@ -42,7 +42,7 @@ func runHandshake(dSecret, aSecret []byte, dialer, peer, acceptor int, verdict h
 	dst, derr = dialHandshake(recordConn{dc, &dbuf}, dSecret, dialer, peer)
 	dc.Close()
 	acc = <-done
-	return dst, derr, acc, dbuf.Bytes(), abuf.Bytes()
+	return dst, acc, dbuf.Bytes(), abuf.Bytes(), derr
 }
 
 func TestHandshake(t *testing.T) {
@@ -67,7 +67,7 @@ func TestHandshake(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			st, derr, acc, _, _ := runHandshake(tc.dSecret, tc.aSecret, tc.dialer, tc.peer, tc.acceptor, tc.verdict)
+			st, acc, _, _, derr := runHandshake(tc.dSecret, tc.aSecret, tc.dialer, tc.peer, tc.acceptor, tc.verdict)
 			if tc.dErr == "" {
 				if derr != nil || acc.err != nil || st != tc.wantSt || acc.st != tc.wantSt || acc.from != tc.dialer {
 					t.Fatalf("dialer: %v, %v; acceptor: from %d, %v, %v; want %v from %d", st, derr, acc.from, acc.st, acc.err, tc.wantSt, tc.dialer)
@@ -162,14 +162,14 @@ func TestHandshakeDecode(t *testing.T) {
 func FuzzHandshake(f *testing.F) {
 	secret := []byte("fuzz secret")
 	for _, st := range []hsStatus{statusAccept, statusDuplicate, statusWrongRank} {
-		_, _, _, dWrote, aWrote := runHandshake(secret, secret, 0, 1, 1, st)
+		_, _, dWrote, aWrote, _ := runHandshake(secret, secret, 0, 1, 1, st)
 		f.Add(dWrote)
 		f.Add(aWrote)
 		for i := 0; i+hsSize <= len(aWrote); i += hsSize {
 			f.Add(aWrote[i : i+hsSize])
 		}
 	}
-	_, _, _, dWrote, _ := runHandshake([]byte("other"), secret, 2, 1, 1, statusAccept)
+	_, _, dWrote, _, _ := runHandshake([]byte("other"), secret, 2, 1, 1, statusAccept)
 	f.Add(dWrote)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		if len(in) >= hsSize {
