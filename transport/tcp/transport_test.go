@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -480,6 +481,7 @@ func TestDial(t *testing.T) {
 // TestCloseWhileDialing: Close ends an Endpoint call stuck in a handshake
 // with a peer that never answers, and leaves no goroutine behind.
 func TestCloseWhileDialing(t *testing.T) {
+	before := runtime.NumGoroutine()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -510,6 +512,9 @@ func TestCloseWhileDialing(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Endpoint still blocked 5 s after Close")
 	}
+	w.trs[1].Close()
+	ln.Close()
+	transporttest.CheckGoroutines(t, before)
 }
 
 func TestConfigErrors(t *testing.T) {

@@ -46,7 +46,7 @@ func Run(t *testing.T, mk Maker) {
 			before := runtime.NumGoroutine()
 			// Registered first, so it runs after the cleanups that close
 			// the transports.
-			t.Cleanup(func() { checkGoroutines(t, before) })
+			t.Cleanup(func() { CheckGoroutines(t, before) })
 			tc.fn(t, mk)
 		})
 	}
@@ -419,9 +419,10 @@ func testSendAfterClose(t *testing.T, mk Maker) {
 	j.checkViolations()
 }
 
-// checkGoroutines waits for the goroutine count to fall back to before and
-// fails the test with the stacks of the survivors if it does not.
-func checkGoroutines(t *testing.T, before int) {
+// CheckGoroutines waits (up to 5 s) for the goroutine count to fall back
+// to before, taken with runtime.NumGoroutine before the transports were
+// made, and fails the test with every goroutine's stack if it does not.
+func CheckGoroutines(t testing.TB, before int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for d := time.Millisecond; ; d = min(2*d, 100*time.Millisecond) {
