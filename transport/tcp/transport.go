@@ -414,7 +414,11 @@ func (t *Transport) acceptLoop() {
 			// Out of file descriptors and the like: back off, keep serving.
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 			t.logf("tcp: accept: %v (retrying in %v)", err, delay)
-			time.Sleep(delay)
+			select {
+			case <-time.After(delay):
+			case <-t.ctx.Done():
+				return
+			}
 			continue
 		}
 		delay = 0
