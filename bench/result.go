@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mpx-hpc/mpx/param"
+	mpxrt "github.com/mpx-hpc/mpx/runtime"
 )
 
 // Level names where a measurement is taken.
@@ -85,14 +86,13 @@ func ThisMachine() Machine {
 	}
 }
 
-// Version is mpx's version as built: the module version, or the VCS
-// revision (with "+dirty" for a modified tree) for a development build.
+// Version is mpx's version with the build's VCS revision when the
+// toolchain recorded one ("+dirty" for a modified tree).
 func Version() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return "unknown"
+		return mpxrt.Version
 	}
-	v := bi.Main.Version
 	var rev, dirty string
 	for _, s := range bi.Settings {
 		switch s.Key {
@@ -104,16 +104,10 @@ func Version() string {
 			}
 		}
 	}
-	if (v == "" || v == "(devel)") && rev != "" {
-		if len(rev) > 12 {
-			rev = rev[:12]
-		}
-		return "devel-" + rev + dirty
+	if rev == "" {
+		return mpxrt.Version
 	}
-	if v == "" {
-		return "(devel)"
-	}
-	return v
+	return mpxrt.Version + " (" + rev[:min(len(rev), 12)] + dirty + ")"
 }
 
 // ChangedParams lists the parameters whose values differ from their
