@@ -100,6 +100,7 @@ type Transport struct {
 	pairs   map[int]*pair
 	pending map[net.Conn]struct{} // connections in handshake
 	conns   int                   // connections established, for tests
+	yields  int                   // dials declined in favour of the peer's, for tests
 }
 
 var _ transport.Transport = (*Transport)(nil)
@@ -263,6 +264,7 @@ func (t *Transport) Endpoint(peer int, addr string) (transport.Endpoint, error) 
 	defer t.mu.Unlock()
 	p := t.pairLocked(peer)
 	attempt := p.attempts
+	waited := false // this call has waited for another's dial or the peer's connection
 	for {
 		switch {
 		case t.closed.Load():
@@ -275,6 +277,9 @@ func (t *Transport) Endpoint(peer int, addr string) (transport.Endpoint, error) 
 			// The dial this call waited for failed; report it rather
 			// than dial again at once.
 			return nil, p.lastErr
+		case !p.awaitUntil.IsZero() && !time.Now().Before(p.awaitUntil) && !waited:
+			// A wait from an earlier call ran out; this call tries afresh.
+			p.awaitUntil = time.Time{}
 		case !p.awaitUntil.IsZero() && !time.Now().Before(p.awaitUntil):
 			p.awaitUntil = time.Time{}
 			p.attempts++
@@ -304,8 +309,11 @@ func (t *Transport) Endpoint(peer int, addr string) (transport.Endpoint, error) 
 			case st == statusDuplicate && peer < t.rank && p.conn == nil:
 				// The lower rank is connecting to us: wait for it.
 				p.awaitUntil = time.Now().Add(t.hsTimeout + t.dialTimeout)
+				waited = true
+				t.yields++
 			case st == statusDuplicate && peer < t.rank:
 				// Its connection arrived while we were dialing.
+				t.yields++
 			default:
 				p.lastErr = &transport.PeerError{Op: "dial", Peer: peer, Addr: c.RemoteAddr().String(),
 					Err: fmt.Errorf("rank %d: rank %d declined the connection: %s", t.rank, peer, st)}
@@ -319,6 +327,7 @@ func (t *Transport) Endpoint(peer int, addr string) (transport.Endpoint, error) 
 				wait = time.Until(p.awaitUntil)
 			}
 			ch := t.changed
+			waited = true
 			t.mu.Unlock()
 			tm := time.NewTimer(wait)
 			select {
