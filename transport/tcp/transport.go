@@ -448,9 +448,11 @@ func (t *Transport) serveIncoming(c *net.TCPConn) {
 	}
 	c.SetDeadline(time.Now().Add(t.hsTimeout))
 	var p *pair
+	var wantedRank int
 	from, st, err := acceptHandshake(c, t.secret, t.rank, func(from, to int) hsStatus {
 		t.mu.Lock()
 		defer t.mu.Unlock()
+		wantedRank = to
 		if to != t.rank || from >= t.size || from == t.rank {
 			return statusWrongRank
 		}
@@ -486,7 +488,7 @@ func (t *Transport) serveIncoming(c *net.TCPConn) {
 	case err != nil:
 		t.logf("tcp: refused connection from %s: %v", remote, err)
 	case st == statusWrongRank:
-		t.logf("tcp: refused connection from %s: it proved the job secret but named rank %d wrongly (stale address?)", remote, from)
+		t.logf("tcp: refused connection from %s: it proved the job secret but, as rank %d, asked for rank %d; this is rank %d of %d (stale address?)", remote, from, wantedRank, t.rank, t.size)
 	}
 }
 

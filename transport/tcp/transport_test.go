@@ -299,7 +299,7 @@ func TestStrangers(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "wrong rank") {
 			t.Errorf("Endpoint from rank 5: %v, want declined as wrong rank", err)
 		}
-		w.logs[0].waitLine(t, "named rank 5 wrongly")
+		w.logs[0].waitLine(t, "as rank 5, asked for rank 0; this is rank 0 of 2")
 	})
 
 	close(stop)
