@@ -12,11 +12,13 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/mpx-hpc/mpx/param"
 	"github.com/mpx-hpc/mpx/runtime/bootstrap"
+	"github.com/mpx-hpc/mpx/runtime/bootstrap/pmi2"
 	"github.com/mpx-hpc/mpx/transport"
 	"github.com/mpx-hpc/mpx/transport/shm"
 	"github.com/mpx-hpc/mpx/transport/tcp"
@@ -33,10 +35,31 @@ var (
 		"each rank prints, once wired up, which transport reaches which peers")
 )
 
+// kvService is the wire-up service a rank talks to: mpx's launcher
+// (bootstrap.Client) or a PMI-2 process manager such as Slurm's srun.
+type kvService interface {
+	Put(key string, value []byte) error
+	Get(key string) ([]byte, error)
+	Fence() error
+	Finalize() error
+	Abort(code int, msg string) error
+	Done() <-chan struct{}
+	Err() error
+	Close() error
+}
+
+// pmiSession is the PMI-2 session Detect opened, for Start to use.
+var pmiSession *pmi2.Client
+
 // Detect reads the launcher's environment. launched is false for a program
-// started on its own, which is then a job of one rank.
+// started on its own, which is then a job of one rank. A rank started by
+// srun --mpi=pmi2 (PMI_FD set, no MPX_RANK) does its wire-up through PMI-2.
 func Detect() (env bootstrap.Env, launched bool, err error) {
 	env, launched, err = bootstrap.FromEnviron(os.Getenv)
+	if err == nil && !launched && pmi2.Detect(os.Getenv) {
+		env, err = detectPMI2()
+		launched = err == nil
+	}
 	if err != nil || !launched {
 		return env, launched, err
 	}
@@ -44,6 +67,27 @@ func Detect() (env bootstrap.Env, launched bool, err error) {
 		return env, true, err
 	}
 	return env, true, nil
+}
+
+func detectPMI2() (bootstrap.Env, error) {
+	c, err := pmi2.Open(os.Getenv)
+	if err != nil {
+		return bootstrap.Env{}, err
+	}
+	env := c.Env()
+	// Segment names allow letters, digits, '.' and '_' only.
+	env.JobID = strings.Map(func(r rune) rune {
+		if r == '.' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			return r
+		}
+		return '_'
+	}, env.JobID)
+	if env.Secret, err = c.SharedSecret("mpx-secret"); err != nil {
+		c.Close()
+		return env, err
+	}
+	pmiSession = c
+	return env, nil
 }
 
 // card is a rank's business card: where and how to reach it.
@@ -57,7 +101,8 @@ func cardKey(rank int) string { return "card/" + strconv.Itoa(rank) }
 // Runtime is one rank's membership of a launched job.
 type Runtime struct {
 	env   bootstrap.Env
-	kv    *bootstrap.Client
+	kv    kvService
+	boot  *bootstrap.Client // the launcher's, when not under PMI-2
 	tcp   *tcp.Transport
 	shm   *shm.Transport
 	local map[int]string // shm business cards of the ranks on this node
@@ -70,11 +115,18 @@ type Runtime struct {
 // Start joins the job described by env, delivering inbound frames to h.
 // It returns once every rank has published its business card.
 func Start(env bootstrap.Env, h transport.Handler) (*Runtime, error) {
-	kv, err := bootstrap.Dial(env.KVAddr, env.Secret, env.Rank)
-	if err != nil {
-		return nil, err
+	rt := &Runtime{env: env, seen: map[int]card{}}
+	if pmiSession != nil {
+		rt.kv, pmiSession = pmiSession, nil
+	} else {
+		boot, err := bootstrap.Dial(env.KVAddr, env.Secret, env.Rank)
+		if err != nil {
+			return nil, err
+		}
+		rt.kv, rt.boot = boot, boot
 	}
-	rt := &Runtime{env: env, kv: kv, seen: map[int]card{}}
+	kv := rt.kv
+	var err error
 	fail := func(err error) (*Runtime, error) {
 		rt.close()
 		return nil, err
@@ -279,7 +331,11 @@ func (rt *Runtime) Pollers() []transport.Poller {
 
 // OnReport sets what the rank answers when the launcher asks what it is
 // blocked in.
-func (rt *Runtime) OnReport(fn func() string) { rt.kv.OnReport(fn) }
+func (rt *Runtime) OnReport(fn func() string) {
+	if rt.boot != nil {
+		rt.boot.OnReport(fn)
+	}
+}
 
 // Finalize waits for every rank to finalize, then closes the transports and
 // the connection to the launcher.
