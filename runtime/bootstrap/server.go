@@ -252,15 +252,20 @@ func (s *Server) serve(conn net.Conn) {
 	}
 	for {
 		m, err := Decode(br, MaxMessage)
-		if err == nil {
-			err = s.dispatch(sc, m)
-		}
 		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
-				err = nil
-			} else {
+			// A rank that exits closes or resets its connection: that
+			// is the launcher's business, not a protocol error.
+			switch {
+			case errors.Is(err, ErrMalformed) || errors.Is(err, ErrTooLarge):
 				s.logf("bootstrap: rank %d: %v", sc.rank, err)
+			case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed):
+				err = nil
 			}
+			s.disconnect(sc, err)
+			return
+		}
+		if err := s.dispatch(sc, m); err != nil {
+			s.logf("bootstrap: rank %d: %v", sc.rank, err)
 			s.disconnect(sc, err)
 			return
 		}
@@ -345,9 +350,8 @@ type outgoing struct {
 func (s *Server) flush(out []outgoing) {
 	for _, o := range out {
 		if err := o.to.send(o.m); err != nil {
-			// The reader of that connection notices the failure too and
-			// reports the disconnect; closing makes sure it does.
-			s.logf("bootstrap: rank %d: sending %v: %v", o.to.rank, o.m.Op, err)
+			// The rank is gone or stuck. Its reader reports the
+			// disconnect; closing makes sure it does.
 			o.to.conn.Close()
 		}
 	}

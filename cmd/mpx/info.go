@@ -1,0 +1,100 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	goruntime "runtime"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/mpx-hpc/mpx/param"
+	"github.com/urfave/cli/v2"
+)
+
+func init() {
+	commands = append(commands, &cli.Command{
+		Name:  "info",
+		Usage: "print the version, the transports and every tunable parameter",
+		Description: `Every parameter is listed with its default, its current value and where that
+value comes from: default, env (MPX_PARAM_<NAME>), file (the tuning file named
+by MPX_TUNE_FILE) or set. Set one for a job with mpx run --param name=value.`,
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("info: unexpected argument %q", c.Args().First())
+			}
+			if err := param.Check(); err != nil {
+				fmt.Fprintf(c.App.ErrWriter, "mpx: warning: %v\n", err)
+			}
+			return writeInfo(c.App.Writer)
+		},
+	})
+}
+
+func writeInfo(w io.Writer) error {
+	fmt.Fprintf(w, "mpx %s (%s/%s, %d cores)\n\n", versionString(), goruntime.GOOS, goruntime.GOARCH, goruntime.NumCPU())
+	fmt.Fprintln(w, "Transports:")
+	writeTransports(w)
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Parameters:")
+	return writeParams(w)
+}
+
+// writeTransports lists the transports this binary can use. Until the
+// runtime reports them itself, they are the components that registered
+// parameters under a transport's name.
+func writeTransports(w io.Writer) {
+	known := map[string]string{
+		"tcp": "TCP sockets, between nodes",
+		"shm": "shared memory, within a node",
+		"mem": "in-process, for tests and singletons",
+		"p2p": "encrypted peer-to-peer overlay, across sites",
+	}
+	count := map[string]int{}
+	for _, p := range param.All() {
+		comp, _, _ := strings.Cut(p.Name, ".")
+		if _, ok := known[comp]; ok {
+			count[comp]++
+		}
+	}
+	names := make([]string, 0, len(count))
+	for n := range count {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		fmt.Fprintln(w, "  (none registered in this binary)")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, n := range names {
+		fmt.Fprintf(tw, "  %s\t%s\t%d parameters\n", n, known[n], count[n])
+	}
+	tw.Flush()
+}
+
+func writeParams(w io.Writer) error {
+	all := param.All()
+	if len(all) == 0 {
+		_, err := fmt.Fprintln(w, "  (none registered in this binary)")
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  NAME\tTYPE\tDEFAULT\tVALUE\tSOURCE\tDESCRIPTION")
+	for _, p := range all {
+		help := p.Help
+		if len(p.Choices) > 0 {
+			help += " (" + strings.Join(p.Choices, ", ") + ")"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.Type, show(p.Default), show(p.Value), p.Source, help)
+	}
+	return tw.Flush()
+}
+
+// show makes an empty value visible in the table.
+func show(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return s
+}

@@ -1,0 +1,17 @@
+package launcher
+
+import (
+	"time"
+
+	"github.com/mpx-hpc/mpx/param"
+)
+
+// The launcher's own knobs. Like every parameter they can be given with
+// --param (which the launcher applies to itself as well as passing it on
+// to the ranks), MPX_PARAM_* or a tuning file.
+var (
+	killGrace = param.NewDuration("launcher.kill_grace", 300*time.Millisecond,
+		"time between SIGTERM and SIGKILL when the launcher stops the ranks of a failed job")
+	reportWait = param.NewDuration("launcher.report_wait", time.Second,
+		"how long the launcher waits for the ranks' reports when --timeout expires")
+)
