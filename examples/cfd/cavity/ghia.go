@@ -69,7 +69,7 @@ func ghiaTable(text, comp string, re float64) ([]ghiaPoint, bool, error) {
 			col = c
 		}
 	}
-	if col < 0 {
+	if col < 2 {
 		return nil, false, nil
 	}
 	pts := make([]ghiaPoint, 0, len(rows)-1)

@@ -6,6 +6,10 @@ const (
 	tagWest
 	tagNorth
 	tagSouth
+	tagNE
+	tagNW
+	tagSE
+	tagSW
 )
 
 // halo holds the buffers of one grid's halo exchange. Rows are contiguous
@@ -13,6 +17,7 @@ const (
 type halo struct {
 	g                          grid
 	sendW, sendE, recvW, recvE []float64
+	corner                     [4]float64 // received from sw, se, nw, ne
 	reqs                       []request
 }
 
@@ -105,19 +110,37 @@ func (h *halo) start(p *par, f []float64) error {
 	return h.startY(p, f)
 }
 
-// exchangeCorners completes a blocking exchange that fills the corner halos
-// too: columns first, then full rows carrying the fresh column ends.
+// exchangeCorners is a blocking exchange that fills the corner halos too,
+// in one round: faces to the four neighbours, single corner values to the
+// four diagonal ones.
 func (h *halo) exchangeCorners(p *par, f []float64) error {
-	if err := h.startX(p, f); err != nil {
+	g := h.g
+	if err := h.start(p, f); err != nil {
+		return err
+	}
+	var ms []msg
+	for i, c := range []struct {
+		peer, l, k, tagOut, tagIn int
+	}{
+		{p.sw, 1, 1, tagSW, tagNE}, {p.se, g.mx, 1, tagSE, tagNW},
+		{p.nw, 1, g.my, tagNW, tagSE}, {p.ne, g.mx, g.my, tagNE, tagSW},
+	} {
+		at := g.at(c.l, c.k)
+		ms = append(ms, msg{h.corner[i : i+1], c.peer, c.tagIn, false}, msg{f[at : at+1], c.peer, c.tagOut, true})
+	}
+	if err := h.post(p, ms...); err != nil {
 		return err
 	}
 	if err := h.finish(p, f); err != nil {
 		return err
 	}
-	if err := h.startY(p, f); err != nil {
-		return err
+	// After the faces, which carry stale corners.
+	for i, c := range []struct{ peer, l, k int }{{p.sw, 0, 0}, {p.se, g.mx + 1, 0}, {p.nw, 0, g.my + 1}, {p.ne, g.mx + 1, g.my + 1}} {
+		if c.peer != procNull {
+			f[g.at(c.l, c.k)] = h.corner[i]
+		}
 	}
-	return h.finish(p, f)
+	return nil
 }
 
 // exchange is a blocking face exchange.

@@ -63,7 +63,10 @@ func solve(c *comm.Comm, cfg config) (result, error) {
 	if g.mx < 2 || g.my < 2 {
 		return result{}, fmt.Errorf("grid of %d nodes is too small for a %d×%d process grid (each rank needs 2 intervals)", cfg.n, p.px, p.py)
 	}
-	mg := newMultigrid(p, g)
+	mg := newMultigrid(p, g, true)
+	if c := mg.coarsestIntervals(); c > 8 {
+		return result{}, fmt.Errorf("%d intervals coarsen only to %d; choose n-1 = c·2^k with c ≤ 8 (e.g. n = 129)", nInt, c)
+	}
 	hl := newHalo(g)
 	sz := g.size()
 	psi, w, wNew, w0 := make([]float64, sz), make([]float64, sz), make([]float64, sz), make([]float64, sz)

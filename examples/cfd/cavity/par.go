@@ -14,6 +14,7 @@ type par struct {
 	rank, size               int
 	px, py, cx, cy           int
 	west, east, south, north int
+	sw, se, nw, ne           int // diagonal neighbours, for corner halos
 }
 
 const procNull = comm.ProcNull
@@ -40,7 +41,15 @@ func newPar(c *comm.Comm) (*par, error) {
 		return x*py + y
 	}
 	p.west, p.east, p.south, p.north = at(p.cx-1, p.cy), at(p.cx+1, p.cy), at(p.cx, p.cy-1), at(p.cx, p.cy+1)
+	p.sw, p.se, p.nw, p.ne = at(p.cx-1, p.cy-1), at(p.cx+1, p.cy-1), at(p.cx-1, p.cy+1), at(p.cx+1, p.cy+1)
 	return p, nil
+}
+
+// serialPar is a one-rank process grid: every neighbour is null, sums are
+// the identity. The agglomerated coarse solve runs on it.
+func serialPar() *par {
+	n := procNull
+	return &par{size: 1, px: 1, py: 1, west: n, east: n, south: n, north: n, sw: n, se: n, nw: n, ne: n}
 }
 
 func (p *par) isend(buf []float64, dst, tag int) (request, error) {
@@ -53,9 +62,17 @@ func (p *par) waitall(rs []request) error { return comm.Waitall(rs...) }
 
 const tagSum = 100
 
-// sum replaces buf by its element-wise sum over all ranks (interim: reduced
-// in rank order at rank 0, sent back, until comm.Allreduce lands).
 func (p *par) sum(buf []float64) error {
+	return p.reduce(buf, func(a, b float64) float64 { return a + b })
+}
+
+func (p *par) max(buf []float64) error {
+	return p.reduce(buf, func(a, b float64) float64 { return max(a, b) })
+}
+
+// reduce combines buf over all ranks (interim: in rank order at rank 0,
+// sent back, until comm.Allreduce lands).
+func (p *par) reduce(buf []float64, op func(a, b float64) float64) error {
 	if p.size == 1 {
 		return nil
 	}
@@ -72,7 +89,7 @@ func (p *par) sum(buf []float64) error {
 			return fmt.Errorf("sum from rank %d: %w", r, err)
 		}
 		for i, x := range tmp {
-			buf[i] += x
+			buf[i] = op(buf[i], x)
 		}
 	}
 	for r := 1; r < p.size; r++ {
