@@ -313,12 +313,32 @@ func (rt *Runtime) Peer(rank int) (transport.Endpoint, transport.Limits, error) 
 		return nil, transport.Limits{}, fmt.Errorf("transport=shm, but rank %d is on node %d and rank %d on node %d",
 			rt.env.Rank, rt.env.NodeID, rank, c.Node)
 	}
-	ep, err := rt.tcp.Endpoint(rank, c.TCP)
+	addr := c.TCP
+	if c.Node == rt.env.NodeID {
+		// Same node: the loopback address, so that traffic between local
+		// ranks never leaves through a network interface.
+		addr = loopbackFirst(addr)
+	}
+	ep, err := rt.tcp.Endpoint(rank, addr)
 	if err != nil {
 		return nil, transport.Limits{}, fmt.Errorf("rank %d (node %d) cannot reach rank %d (node %d): %w",
 			rt.env.Rank, rt.env.NodeID, rank, c.Node, err)
 	}
 	return ep, rt.tcp.Limits(), nil
+}
+
+// loopbackFirst reorders a TCP business card (comma-separated ip:port) so
+// that loopback addresses come first.
+func loopbackFirst(card string) string {
+	var lo, rest []string
+	for _, a := range strings.Split(card, ",") {
+		if strings.HasPrefix(a, "127.") || strings.HasPrefix(a, "[::1]") {
+			lo = append(lo, a)
+		} else {
+			rest = append(rest, a)
+		}
+	}
+	return strings.Join(append(lo, rest...), ",")
 }
 
 // Pollers are the transports that deliver only when polled.
