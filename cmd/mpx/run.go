@@ -37,13 +37,13 @@ environment contract (MPX_RANK, MPX_SIZE, ..., PMI_RANK, OMPI_COMM_WORLD_RANK,
 others are stopped and one line names the rank, its host and its exit status.
 Arguments after PROGRAM go to the program.`,
 		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "n", Aliases: []string{"np"}, Usage: "number of ranks (default: one per core)"},
+			&cli.IntFlag{Name: "n", Aliases: []string{"np"}, Usage: "start `N` ranks", DefaultText: "one per core"},
 			&cli.StringSliceFlag{Name: "x", Usage: "pass `VAR` (its value here) or VAR=value to every rank; repeatable"},
 			&cli.BoolFlag{Name: "tag-output", Usage: "prefix each line of output with [1,RANK]<stdout>: or <stderr>:"},
-			&cli.DurationFlag{Name: "timeout", Usage: "stop the job after `DURATION`, first printing what each rank is blocked in"},
+			&cli.DurationFlag{Name: "timeout", Usage: "stop the job after `DURATION`, first printing what each rank is blocked in", DefaultText: "none"},
 			&cli.BoolFlag{Name: "oversubscribe", Usage: "allow more ranks than cores"},
 			&cli.StringSliceFlag{Name: "param", Usage: "set tunable parameter `name=value` for every rank (see mpx info); repeatable"},
-			&cli.StringFlag{Name: "wdir", Usage: "working `DIR` of the ranks (default: the current directory)"},
+			&cli.StringFlag{Name: "wdir", Usage: "working `DIR` of the ranks", DefaultText: "the current directory"},
 		},
 		Action: runAction,
 	}

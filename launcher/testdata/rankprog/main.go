@@ -25,6 +25,7 @@ func main() {
 	ignoreTerm := flag.Bool("ignoreterm", false, "ranks other than -rank ignore SIGTERM and sleep instead of finalizing")
 	spawn := flag.Bool("spawn", false, "every rank starts a child process that sleeps")
 	shm := flag.Bool("shm", false, "every rank creates /dev/shm/mpx-<job id>-<rank>, as the shm transport would")
+	pwd := flag.Bool("pwd", false, "print the working directory")
 	flag.Parse()
 
 	e, ok, err := bootstrap.FromEnviron(os.Getenv)
@@ -68,6 +69,10 @@ func main() {
 		if _, err := c.Get(fmt.Sprintf("host/%d", p)); err != nil {
 			fail(err)
 		}
+	}
+	if *pwd {
+		dir, _ := os.Getwd()
+		fmt.Printf("rank %d: cwd %s\n", me, dir)
 	}
 	if *env != "" {
 		for _, name := range strings.Split(*env, ",") {
