@@ -99,6 +99,8 @@ func Init() (*Comm, error) {
 	var rt *mpxrt.Runtime
 	eng, err := p2p.New(p2p.Config{
 		Rank: env.Rank, Size: env.Size,
+		// More ranks than cores on this node: waiters must yield sooner.
+		Oversubscribed: env.LocalSize > goruntime.NumCPU(),
 		Resolve: func(rank int) (p2p.Peer, error) {
 			ep, lim, err := rt.Peer(rank)
 			return p2p.Peer{EP: ep, Limits: lim}, err
