@@ -54,12 +54,15 @@ func (e *endpoint) Send(h *transport.Header, payload []byte) error {
 	case int(h.Source) != t.rank:
 		return fmt.Errorf("shm send to rank %d: header source %d is not this rank %d", e.p.rank, h.Source, t.rank)
 	}
-	if !t.enter() {
-		return &transport.PeerError{Op: "send", Peer: e.p.rank, Err: transport.ErrClosed}
-	}
-	defer t.exit()
+	// e.mu also keeps the mappings alive: Close takes every endpoint's
+	// mutex before unmapping, and sets closed first.
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	err := e.send(h, payload)
+	e.mu.Unlock()
+	return err
+}
+
+func (e *endpoint) send(h *transport.Header, payload []byte) error {
 	if err := e.check(); err != nil {
 		return err
 	}

@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -30,7 +32,8 @@ const (
 
 // Frames of the child protocol.
 const (
-	tagStop = -1 // Ctrl: close and exit 0
+	tagStop       = -1 // Ctrl: close and exit 0
+	tagExposeBack = 7  // single-copy RTS: fetch, then expose the copy back
 )
 
 func TestMain(m *testing.M) {
@@ -49,6 +52,7 @@ func TestMain(m *testing.M) {
 // benchmarks free of allocation.
 type childHandler struct {
 	buf    []byte
+	sink   []byte
 	queue  []childFrame
 	failed error
 }
@@ -62,6 +66,13 @@ type childFrame struct {
 // the ping-pong benchmarks, and allocates when several queue up.
 func (h *childHandler) Alloc(hd *transport.Header) []byte {
 	n := int(hd.PayloadLen())
+	if hd.Kind == transport.KindData {
+		// Consumed, never echoed: one sink buffer.
+		if cap(h.sink) < n {
+			h.sink = make([]byte, n)
+		}
+		return h.sink[:n]
+	}
 	if len(h.queue) > 0 {
 		return make([]byte, n)
 	}
@@ -73,13 +84,14 @@ func (h *childHandler) Alloc(hd *transport.Header) []byte {
 func (h *childHandler) Deliver(hd *transport.Header, p []byte) {
 	h.queue = append(h.queue, childFrame{*hd, p})
 }
-func (h *childHandler) Fail(peer int, err error)              { h.failed = err }
+func (h *childHandler) Fail(peer int, err error) { h.failed = err }
 
 // runChild is rank 1. Roles:
 //
-//	echo: send every Eager or Data frame back; answer an RTS (single copy)
-//	      by fetching it and exposing the fetched bytes back in an RTS,
-//	      freed by the parent's Fin; on a Sync flag answer Fin.
+//	echo: send every Eager frame back; consume Data frames; fetch the
+//	      buffer of a single-copy RTS and answer Fin, or expose the copy
+//	      back in an RTS if its tag is tagExposeBack; answer a Sync flag
+//	      on other frames with a Fin.
 //	hang: connect, then wait to be killed.
 //	early: create the segment, connect to nobody, wait to be killed.
 func runChild(role string) error {
@@ -125,7 +137,7 @@ func runChild(role string) error {
 			}
 			// Spin for a while (the latency benchmark's peer answers at
 			// once), then sleep on the doorbell.
-			if idle++; idle > 20000 {
+			if idle++; idle > spinPollsBeforeBlock {
 				tr.Block(10 * time.Millisecond)
 			}
 			continue
@@ -149,28 +161,31 @@ func runChild(role string) error {
 				if err := sc.Fetch(payload, fetched); err != nil {
 					return err
 				}
-				if f.Flags&transport.FlagSync != 0 {
-					fin := transport.Header{Kind: transport.KindFin, Source: 1, SReq: f.SReq}
-					if err := ep.Send(&fin, nil); err != nil {
+				if f.Tag == tagExposeBack {
+					d, err := sc.Expose(fetched)
+					if err != nil {
+						return err
+					}
+					f.Seq = uint64(len(d))
+					if err := ep.Send(&f, d); err != nil {
 						return err
 					}
 					continue
 				}
-				d, err := sc.Expose(fetched)
-				if err != nil {
-					return err
-				}
-				f.Seq = uint64(len(d))
-				if err := ep.Send(&f, d); err != nil {
-					return err
-				}
-			case f.Flags&transport.FlagSync != 0:
+				// Release the sender's buffer, as the rendezvous protocol does.
 				fin := transport.Header{Kind: transport.KindFin, Source: 1, SReq: f.SReq}
 				if err := ep.Send(&fin, nil); err != nil {
 					return err
 				}
-			case f.Kind == transport.KindEager || f.Kind == transport.KindData:
+				continue
+			case f.Kind == transport.KindEager:
 				if err := ep.Send(&f, payload); err != nil {
+					return err
+				}
+			}
+			if f.Flags&transport.FlagSync != 0 {
+				fin := transport.Header{Kind: transport.KindFin, Source: 1, SReq: f.SReq}
+				if err := ep.Send(&fin, nil); err != nil {
 					return err
 				}
 			}
@@ -178,6 +193,19 @@ func runChild(role string) error {
 	}
 	return errors.New("no stop frame within 5 minutes")
 }
+
+// spinPollsBeforeBlock is how long the benchmark's ranks poll before
+// sleeping on the doorbell (the adaptive wait of comm's default), from
+// MPX_SHM_TEST_SPIN; 0 spins forever.
+var spinPollsBeforeBlock = func() int {
+	if n, err := strconv.Atoi(os.Getenv("MPX_SHM_TEST_SPIN")); err == nil {
+		if n == 0 {
+			return math.MaxInt
+		}
+		return n
+	}
+	return 2000
+}()
 
 // child is a running rank 1.
 type child struct {
@@ -318,7 +346,7 @@ func TestProcessesExchange(t *testing.T) {
 					t.Fatal(err)
 				}
 				before := len(rec.Frames())
-				h := transport.Header{Kind: transport.KindRTS, Flags: transport.FlagSingleCopy, Source: 0, Len: uint64(len(src)), Seq: uint64(len(d)), SReq: 5}
+				h := transport.Header{Kind: transport.KindRTS, Flags: transport.FlagSingleCopy, Source: 0, Tag: tagExposeBack, Len: uint64(len(src)), Seq: uint64(len(d)), SReq: 5}
 				if err := ep.Send(&h, d); err != nil {
 					t.Fatal(err)
 				}

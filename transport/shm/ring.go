@@ -86,8 +86,8 @@ type consumer struct {
 	readyp   *uint32
 	closedp  *uint32
 
-	verified bool // the producer proved the job secret
-	broken   bool // a malformed frame or a stranger: nothing more is read
+	verified bool        // the producer proved the job secret
+	broken   atomic.Bool // a malformed frame or a stranger: nothing more is read
 
 	inFrame bool
 	hdr     transport.Header
@@ -109,7 +109,7 @@ func newConsumer(t *Transport, seg *segment, slot int, p *peer) *consumer {
 // pending tells, without the lock, whether a cell waits to be read.
 func (c *consumer) pending() bool {
 	h := atomic.LoadUint64(c.headp)
-	off := ringCtl + int(h%uint64(c.ncells))*c.cellSize
+	off := ringCtl + int(h&uint64(c.ncells-1))*c.cellSize
 	return atomic.LoadUint32(cellSeq(c.ring[off:])) == uint32(h+1)
 }
 
@@ -123,7 +123,7 @@ const maxDrain = 64
 // drain delivers the complete frames waiting in the ring; it reports
 // whether it delivered any. The caller holds c.mu.
 func (c *consumer) drain() bool {
-	if c.broken {
+	if c.broken.Load() {
 		return false
 	}
 	frames := 0
@@ -198,12 +198,12 @@ func (c *consumer) advance() {
 // disturbing the job.
 func (c *consumer) verify() bool {
 	if atomic.LoadUint32(c.readyp) != 1 {
-		c.broken = true
+		c.broken.Store(true)
 		return false
 	}
 	want := producerTag(c.t.secret, c.t.jobID, c.p.rank, c.t.rank)
 	if !hmac.Equal(c.ring[rOffTag:rOffTag+tagSize], want) {
-		c.broken = true
+		c.broken.Store(true)
 		return false
 	}
 	c.verified = true
@@ -214,7 +214,7 @@ func (c *consumer) verify() bool {
 // fail abandons the ring after a malformed frame from an authenticated
 // peer and reports it.
 func (c *consumer) fail(err error) {
-	c.broken = true
+	c.broken.Store(true)
 	c.dst, c.inFrame = nil, false
 	c.t.failPeer(c.p, &transport.PeerError{Op: "recv", Peer: c.p.rank, Addr: c.t.seg.name, Err: err})
 }

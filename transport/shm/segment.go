@@ -226,7 +226,7 @@ func parseSegment(mem []byte) (*segment, error) {
 	if slots < 1 || slots > maxSlots {
 		return nil, fmt.Errorf("%d ring slots", slots)
 	}
-	if ncells < 2 || ncells > maxCells || cellSize < minCellSize || cellSize > maxCellSize || cellSize%lineSize != 0 {
+	if ncells < 2 || ncells > maxCells || ncells&(ncells-1) != 0 || cellSize < minCellSize || cellSize > maxCellSize || cellSize%lineSize != 0 {
 		return nil, fmt.Errorf("rings of %d cells of %d bytes", ncells, cellSize)
 	}
 	hdrSize, stride, size := layout(slots, ncells, cellSize)

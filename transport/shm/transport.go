@@ -18,6 +18,7 @@
 package shm
 
 import (
+	"math/bits"
 	"crypto/hmac"
 	"errors"
 	"fmt"
@@ -70,7 +71,8 @@ type Config struct {
 	// 0..Size-1.
 	LocalPeers []int
 	// RingSize is the bytes of each inbound ring; zero means the
-	// shm_ring_size parameter. It must hold at least two cells.
+	// shm_ring_size parameter. It must hold at least two cells, and is
+	// used down to the largest power-of-two number of cells it holds.
 	RingSize int
 	// CellSize is the bytes of one cell, a multiple of 64 of at least 128;
 	// zero means the shm_cell_size parameter.
@@ -191,6 +193,8 @@ func New(cfg Config) (*Transport, error) {
 	if ncells < 2 || ncells > maxCells {
 		return nil, fmt.Errorf("shm: ring of %d bytes holds %d cells of %d bytes; want 2 to %d (shm_ring_size)", ringSize, ncells, cellSize, maxCells)
 	}
+	// A power of two, so that a ring index is a mask away from a count.
+	ncells = 1 << (bits.Len(uint(ncells)) - 1)
 	local := cfg.LocalPeers
 	if local == nil {
 		local = make([]int, cfg.Size)
@@ -472,14 +476,16 @@ const exitCheckEvery = 100 * time.Millisecond
 func (t *Transport) poll() bool {
 	got := false
 	for _, c := range t.in {
-		if c.mu.TryLock() {
+		// Look before locking: most rings are empty most of the time.
+		if c.pending() && c.mu.TryLock() {
 			if c.drain() {
 				got = true
 			}
 			c.mu.Unlock()
 		}
 	}
-	if t.polls.Add(1)&4095 == 0 {
+	if !got && t.polls.Add(1)&4095 == 0 {
+		// A rank that only spins must notice peers that died as well.
 		t.maybeCheckPeers(time.Now())
 	}
 	if t.deadPending.Load() {
@@ -642,6 +648,25 @@ func (t *Transport) Close() error {
 	db := t.seg.u32(offDoorbell)
 	atomic.AddUint32(db, 1)
 	futexWakeAll(db)
+	// Sends run under their endpoint's mutex instead of the users count:
+	// holding every one of them (to the end) excludes them, and a Send
+	// that gets one afterwards sees closed.
+	// A Send waiting for space may need t.mu (learning a peer's pid while
+	// it polls): take the endpoints' mutexes without holding t.mu.
+	var eps []*endpoint
+	t.mu.Lock()
+	for _, p := range t.peers {
+		if p != nil {
+			if e := p.ep.Load(); e != nil {
+				eps = append(eps, e)
+			}
+		}
+	}
+	t.mu.Unlock()
+	for _, e := range eps {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+	}
 	for t.users.Load() != 0 {
 		time.Sleep(10 * time.Microsecond)
 	}
