@@ -18,10 +18,10 @@
 package shm
 
 import (
-	"math/bits"
 	"crypto/hmac"
 	"errors"
 	"fmt"
+	"math/bits"
 	"os"
 	"slices"
 	"sort"
