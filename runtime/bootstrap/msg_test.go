@@ -1,10 +1,13 @@
 package bootstrap
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"net"
 	"strings"
 	"testing"
+	"time"
 )
 
 // realMessages are one of every message the protocol sends, as sent.
@@ -104,6 +107,38 @@ func FuzzDecode(f *testing.F) {
 		b2, err := Marshal(m2)
 		if err != nil || !bytes.Equal(b1, b2) {
 			t.Fatalf("re-encodings differ: %x vs %x (%v)", b1, b2, err)
+		}
+	})
+}
+
+// FuzzHandshake plays a stranger who knows the protocol but not the
+// secret: whatever it sends after the challenge, the server must refuse it
+// (the proof depends on a nonce the stranger never saw before sending),
+// without panicking.
+func FuzzHandshake(f *testing.F) {
+	for _, m := range realMessages() {
+		b, err := Marshal(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := NewServer(4, testSecret, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.HandshakeTimeout = time.Second
+		srvSide, stranger := net.Pipe()
+		go func() {
+			Decode(stranger, MaxHandshake)
+			stranger.Write(data)
+			stranger.Close()
+		}()
+		sc, err := s.handshake(srvSide, bufio.NewReader(srvSide))
+		srvSide.Close()
+		if err == nil {
+			t.Fatalf("stranger admitted as rank %d", sc.rank)
 		}
 	})
 }
