@@ -105,7 +105,7 @@ func caseConfig(name string) (config, error) {
 		Fluid: defaultFluid(), Sinit: math.NaN(),
 		Rock: "homogeneous", PermMean: 100 * milliDarcy, PermSigma: 1, CorrLen: [3]float64{4, 4, 2},
 		Seed: 1, KvKh: 0.1, Poro: 0.2, MinPoro: 1e-3, SPEDims: [3]int{60, 220, 85},
-		PVI: 0.6, CFL: 0.9, Tol: 1e-10, MaxIter: 2000,
+		PVI: 0.6, CFL: 0.9, Tol: 1e-8, MaxIter: 2000,
 		Out: "reservoir-out", BTCut: 0.01,
 	}
 	switch name {

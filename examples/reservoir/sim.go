@@ -276,23 +276,56 @@ func (s *sim) assemble() error {
 	if err := s.t.sum(s.wdiag); err != nil {
 		return err
 	}
-	// IC(0) of the rank's block (block Jacobi): for a 7-point matrix only
-	// the pivots change; couplings to other ranks are dropped.
-	b.interior(func(i, j, k, c int) {
-		v := s.diag[c]
-		if i > 0 {
-			v -= s.tr[0][c-1] * s.tr[0][c-1] / s.piv[c-1]
+	// Modified IC(0) of the rank's block (block Jacobi): for a 7-point
+	// matrix only the pivots change. The fill-in that IC(0) drops is
+	// moved to the diagonal (relaxed by micOmega), which keeps the row sums
+	// and cuts the iteration count roughly by the square root on smooth
+	// problems (Gustafsson 1978). Couplings to other ranks are dropped.
+	t0, t1, t2 := s.tr[0], s.tr[1], s.tr[2]
+	sj, sk := b.sj, b.sk
+	l0, l1, l2 := b.l[0], b.l[1], b.l[2]
+	for k := range l2 {
+		for j := range l1 {
+			for i := range l0 {
+				c := b.at(i, j, k)
+				v := s.diag[c]
+				// up(n, d) is the coupling of lower neighbour n to its upper
+				// neighbour along d inside the block, 0 past its edge.
+				up := func(n, ni, nj, nk int) float64 {
+					u := 0.0
+					if ni < l0-1 {
+						u += t0[n]
+					}
+					if nj < l1-1 {
+						u += t1[n]
+					}
+					if nk < l2-1 {
+						u += t2[n]
+					}
+					return u
+				}
+				if i > 0 {
+					n, a := c-1, t0[c-1]
+					v -= a * (a + micOmega*(up(n, i-1, j, k)-a)) / s.piv[n]
+				}
+				if j > 0 {
+					n, a := c-sj, t1[c-sj]
+					v -= a * (a + micOmega*(up(n, i, j-1, k)-a)) / s.piv[n]
+				}
+				if k > 0 {
+					n, a := c-sk, t2[c-sk]
+					v -= a * (a + micOmega*(up(n, i, j, k-1)-a)) / s.piv[n]
+				}
+				s.piv[c] = v
+			}
 		}
-		if j > 0 {
-			v -= s.tr[1][c-b.sj] * s.tr[1][c-b.sj] / s.piv[c-b.sj]
-		}
-		if k > 0 {
-			v -= s.tr[2][c-b.sk] * s.tr[2][c-b.sk] / s.piv[c-b.sk]
-		}
-		s.piv[c] = v
-	})
+	}
 	return nil
 }
+
+// micOmega relaxes the modified incomplete Cholesky: 0 is IC(0), 1 the
+// full modification (which can produce tiny pivots next to wells).
+const micOmega = 0.95
 
 // apply computes y = A x on interior cells, and each injector row's
 // partial sum over this rank's perforations into yw (not yet reduced).

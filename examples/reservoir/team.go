@@ -43,20 +43,24 @@ type commTeam struct {
 	p    [3]int
 	nbr  [3][2]int // lo, hi neighbour per dimension (comm.ProcNull at edges)
 	reqs [4]*comm.Request
-	tmp  []float64
 }
 
-// newCommTeam lays the ranks of c out as a px×py×pz Cartesian grid.
+// newCommTeam lays the ranks of c out as a px×py×pz Cartesian grid
+// (collective over c).
 func newCommTeam(c *comm.Comm, p [3]int) (*commTeam, error) {
-	cart, err := cartCreate(c, p)
+	cart, err := c.Cart(p[:], []bool{false, false, false}, false)
 	if err != nil {
 		return nil, fmt.Errorf("process grid %dx%dx%d: %w", p[0], p[1], p[2], err)
 	}
+	if cart == nil {
+		// Cart leaves out ranks beyond the grid; chooseProcs uses them all.
+		return nil, fmt.Errorf("process grid %dx%dx%d leaves rank %d out of %d", p[0], p[1], p[2], c.Rank(), c.Size())
+	}
 	t := &commTeam{c: cart, p: p}
 	for d := range 3 {
-		lo, hi, err := cartShift(cart, p, d)
+		lo, hi, err := cart.Shift(d, 1)
 		if err != nil {
-			return nil, fmt.Errorf("process grid neighbours along %d: %w", d, err)
+			return nil, fmt.Errorf("process grid neighbours along dimension %d: %w", d, err)
 		}
 		t.nbr[d] = [2]int{lo, hi}
 	}
@@ -67,7 +71,25 @@ func (t *commTeam) rank() int    { return t.c.Rank() }
 func (t *commTeam) size() int    { return t.c.Size() }
 func (t *commTeam) dims() [3]int { return t.p }
 
-func (t *commTeam) coords(r int) ([3]int, error) { return cartCoords(t.c, t.p, r) }
+func (t *commTeam) coords(r int) ([3]int, error) {
+	co, err := t.c.Coords(r)
+	if err != nil {
+		return [3]int{}, err
+	}
+	return [3]int(co), nil
+}
+
+// sum and minimum are in-place Allreduces; all ranks get identical
+// results, so every rank takes the same decisions (time step, stop).
+func (t *commTeam) sum(v []float64) error     { return comm.Allreduce(t.c, nil, v, comm.Sum) }
+func (t *commTeam) minimum(v []float64) error { return comm.Allreduce(t.c, nil, v, comm.Min) }
+
+func (t *commTeam) gather(local, all []float64) error {
+	if t.rank() != 0 {
+		all = nil
+	}
+	return comm.Gather(t.c, local, all, 0)
+}
 
 func (t *commTeam) exchange(d int, sendLo, sendHi, recvLo, recvHi []float64) error {
 	lo, hi := t.nbr[d][0], t.nbr[d][1]
