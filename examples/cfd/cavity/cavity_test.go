@@ -50,7 +50,7 @@ const (
 )
 
 func TestCavityRe100CoarseMatchesGhiaOnAnyRanks(t *testing.T) {
-	cfg := config{re: 100, n: 33, tol: 1e-5, maxSteps: 5000, cfl: 2.5, quiet: true}
+	cfg := config{re: 100, n: 33, tol: 1e-5, maxSteps: 5000, cfl: 2, quiet: true}
 	var ref *result
 	for _, ranks := range []int{1, 2, 4} {
 		rs := runRanks(t, ranks, cfg)
@@ -168,7 +168,7 @@ func TestSolveRejectsGridsThatDoNotSplit(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := commtest.Run(tc.ranks, func(c *comm.Comm) error {
-				_, err := solve(c, config{re: 100, n: tc.n, tol: 1e-5, maxSteps: 10, cfl: 2.5, quiet: true})
+				_, err := solve(c, config{re: 100, n: tc.n, tol: 1e-5, maxSteps: 10, cfl: 2, quiet: true})
 				return err
 			})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -263,7 +263,7 @@ func TestInterpIsExactForCubics(t *testing.T) {
 }
 
 func TestOutputsAreWritten(t *testing.T) {
-	rs := runRanks(t, 1, config{re: 100, n: 17, tol: 1e-4, maxSteps: 3000, cfl: 2.5, quiet: true})
+	rs := runRanks(t, 1, config{re: 100, n: 17, tol: 1e-4, maxSteps: 3000, cfl: 2, quiet: true})
 	r := rs[0]
 	dir := t.TempDir()
 	var out bytes.Buffer

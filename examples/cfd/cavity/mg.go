@@ -183,6 +183,18 @@ func (m *multigrid) coarsest(lv *level) error {
 		return err
 	}
 	clear(m.sol)
+	if lv == m.lv[0] {
+		// The whole problem is this coarse: keep the caller's iterate as
+		// the starting guess, as a coarse correction starts from zero.
+		for k := g.jl; k <= g.jh; k++ {
+			for l := g.il; l <= g.ih; l++ {
+				m.sol[sg.at(g.ax+l, g.ay+k)] = lv.u[g.at(l, k)]
+			}
+		}
+		if err := m.p.sum(m.sol); err != nil {
+			return err
+		}
+	}
 	for range serialCycles {
 		if err := m.serial.vcycle(m.sol, m.glob); err != nil {
 			return err

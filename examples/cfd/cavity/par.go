@@ -7,10 +7,11 @@ import (
 )
 
 // par is what the solver needs from its communicator: a 2-D Cartesian
-// process grid with its four neighbours (comm.ProcNull at the walls),
-// non-blocking sends and receives, and sums over all ranks.
+// process grid with its four neighbours and four diagonal ones
+// (comm.ProcNull past the walls), non-blocking sends and receives, and sums
+// and maxima over all ranks.
 type par struct {
-	c                        *comm.Comm
+	c                        *comm.Comm // the Cartesian communicator; nil for serialPar
 	rank, size               int
 	px, py, cx, cy           int
 	west, east, south, north int
@@ -21,27 +22,43 @@ const procNull = comm.ProcNull
 
 type request = *comm.Request
 
+// newPar lays the ranks of c out on a balanced 2-D grid.
 func newPar(c *comm.Comm) (*par, error) {
-	// Interim Cartesian layout (row-major, as comm.Cart without reordering)
-	// until the collectives land.
-	n := c.Size()
-	px := 1
-	for d := 1; d*d <= n; d++ {
-		if n%d == 0 {
-			px = n / d
+	dims, err := comm.DimsCreate(c.Size(), []int{0, 0})
+	if err != nil {
+		return nil, fmt.Errorf("process grid: %w", err)
+	}
+	cart, err := c.Cart(dims, []bool{false, false}, true)
+	if err != nil {
+		return nil, fmt.Errorf("process grid %v: %w", dims, err)
+	}
+	p := &par{c: cart, rank: cart.Rank(), size: cart.Size(), px: dims[0], py: dims[1]}
+	co, err := cart.Coords(p.rank)
+	if err != nil {
+		return nil, err
+	}
+	p.cx, p.cy = co[0], co[1]
+	if p.west, p.east, err = cart.Shift(0, 1); err != nil {
+		return nil, err
+	}
+	if p.south, p.north, err = cart.Shift(1, 1); err != nil {
+		return nil, err
+	}
+	diag := func(dx, dy int) (int, error) {
+		x, y := p.cx+dx, p.cy+dy
+		if x < 0 || y < 0 || x >= p.px || y >= p.py {
+			return procNull, nil
+		}
+		return cart.RankOf([]int{x, y})
+	}
+	for _, d := range []struct {
+		dst    *int
+		dx, dy int
+	}{{&p.sw, -1, -1}, {&p.se, 1, -1}, {&p.nw, -1, 1}, {&p.ne, 1, 1}} {
+		if *d.dst, err = diag(d.dx, d.dy); err != nil {
+			return nil, err
 		}
 	}
-	py := n / px
-	p := &par{c: c, rank: c.Rank(), size: n, px: px, py: py}
-	p.cx, p.cy = p.rank/py, p.rank%py
-	at := func(x, y int) int {
-		if x < 0 || y < 0 || x >= px || y >= py {
-			return procNull
-		}
-		return x*py + y
-	}
-	p.west, p.east, p.south, p.north = at(p.cx-1, p.cy), at(p.cx+1, p.cy), at(p.cx, p.cy-1), at(p.cx, p.cy+1)
-	p.sw, p.se, p.nw, p.ne = at(p.cx-1, p.cy-1), at(p.cx+1, p.cy-1), at(p.cx-1, p.cy+1), at(p.cx+1, p.cy+1)
 	return p, nil
 }
 
@@ -60,42 +77,15 @@ func (p *par) irecv(buf []float64, src, tag int) (request, error) {
 }
 func (p *par) waitall(rs []request) error { return comm.Waitall(rs...) }
 
-const tagSum = 100
+// sum replaces buf by its element-wise sum over all ranks.
+func (p *par) sum(buf []float64) error { return p.allreduce(buf, comm.Sum) }
 
-func (p *par) sum(buf []float64) error {
-	return p.reduce(buf, func(a, b float64) float64 { return a + b })
-}
+// max replaces buf by its element-wise maximum over all ranks.
+func (p *par) max(buf []float64) error { return p.allreduce(buf, comm.Max) }
 
-func (p *par) max(buf []float64) error {
-	return p.reduce(buf, func(a, b float64) float64 { return max(a, b) })
-}
-
-// reduce combines buf over all ranks (interim: in rank order at rank 0,
-// sent back, until comm.Allreduce lands).
-func (p *par) reduce(buf []float64, op func(a, b float64) float64) error {
-	if p.size == 1 {
+func (p *par) allreduce(buf []float64, op comm.Op) error {
+	if p.c == nil {
 		return nil
 	}
-	if p.rank != 0 {
-		if err := comm.Send(p.c, buf, 0, tagSum); err != nil {
-			return err
-		}
-		_, err := comm.Recv(p.c, buf, 0, tagSum)
-		return err
-	}
-	tmp := make([]float64, len(buf))
-	for r := 1; r < p.size; r++ {
-		if _, err := comm.Recv(p.c, tmp, r, tagSum); err != nil {
-			return fmt.Errorf("sum from rank %d: %w", r, err)
-		}
-		for i, x := range tmp {
-			buf[i] = op(buf[i], x)
-		}
-	}
-	for r := 1; r < p.size; r++ {
-		if err := comm.Send(p.c, buf, r, tagSum); err != nil {
-			return err
-		}
-	}
-	return nil
+	return comm.Allreduce(p.c, nil, buf, op)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/mpx-hpc/mpx/comm"
 )
@@ -11,7 +10,7 @@ import (
 // process grid with the six neighbours (comm.ProcNull at the walls),
 // non-blocking sends and receives, and sums and maxima over all ranks.
 type par struct {
-	c          *comm.Comm
+	c          *comm.Comm // the Cartesian communicator
 	rank, size int
 	dims       [3]int
 	coords     [3]int
@@ -22,49 +21,25 @@ const procNull = comm.ProcNull
 
 type request = *comm.Request
 
+// newPar lays the ranks of c out on a balanced 3-D grid.
 func newPar(c *comm.Comm) (*par, error) {
-	// Interim Cartesian layout (row-major, as comm.Cart without reordering)
-	// until the collectives land.
-	n := c.Size()
-	p := &par{c: c, rank: c.Rank(), size: n}
-	p.dims = [3]int{1, 1, 1}
-	var primes []int
-	for k, rest := 2, n; rest > 1; {
-		if rest%k == 0 {
-			primes = append([]int{k}, primes...)
-			rest /= k
-		} else {
-			k++
-		}
+	dims, err := comm.DimsCreate(c.Size(), []int{0, 0, 0})
+	if err != nil {
+		return nil, fmt.Errorf("process grid: %w", err)
 	}
-	for _, f := range primes {
-		d := 0
-		for e := range 3 {
-			if p.dims[e] < p.dims[d] {
-				d = e
-			}
-		}
-		p.dims[d] *= f
+	cart, err := c.Cart(dims, []bool{false, false, false}, true)
+	if err != nil {
+		return nil, fmt.Errorf("process grid %v: %w", dims, err)
 	}
-	slices.SortFunc(p.dims[:], func(a, b int) int { return b - a })
-	r := p.rank
-	for d := 2; d >= 0; d-- {
-		p.coords[d] = r % p.dims[d]
-		r /= p.dims[d]
+	p := &par{c: cart, rank: cart.Rank(), size: cart.Size()}
+	co, err := cart.Coords(p.rank)
+	if err != nil {
+		return nil, err
 	}
 	for d := range 3 {
-		for s, k := range []int{-1, 1} {
-			cc := p.coords
-			cc[d] += k
-			nb := procNull
-			if cc[d] >= 0 && cc[d] < p.dims[d] {
-				nb = (cc[0]*p.dims[1]+cc[1])*p.dims[2] + cc[2]
-			}
-			if s == 0 {
-				p.lo[d] = nb
-			} else {
-				p.hi[d] = nb
-			}
+		p.dims[d], p.coords[d] = dims[d], co[d]
+		if p.lo[d], p.hi[d], err = cart.Shift(d, 1); err != nil {
+			return nil, err
 		}
 	}
 	return p, nil
@@ -78,41 +53,8 @@ func (p *par) irecv(buf []float64, src, tag int) (request, error) {
 }
 func (p *par) waitall(rs []request) error { return comm.Waitall(rs...) }
 
-const tagReduce = 100
+// sum replaces buf by its element-wise sum over all ranks.
+func (p *par) sum(buf []float64) error { return comm.Allreduce(p.c, nil, buf, comm.Sum) }
 
-func (p *par) sum(buf []float64) error {
-	return p.reduce(buf, func(a, b float64) float64 { return a + b })
-}
-func (p *par) max(buf []float64) error {
-	return p.reduce(buf, func(a, b float64) float64 { return max(a, b) })
-}
-
-// reduce combines buf over all ranks in rank order at rank 0 and sends the
-// result back (interim, until comm.Allreduce lands).
-func (p *par) reduce(buf []float64, op func(a, b float64) float64) error {
-	if p.size == 1 {
-		return nil
-	}
-	if p.rank != 0 {
-		if err := comm.Send(p.c, buf, 0, tagReduce); err != nil {
-			return err
-		}
-		_, err := comm.Recv(p.c, buf, 0, tagReduce)
-		return err
-	}
-	tmp := make([]float64, len(buf))
-	for r := 1; r < p.size; r++ {
-		if _, err := comm.Recv(p.c, tmp, r, tagReduce); err != nil {
-			return fmt.Errorf("reduce from rank %d: %w", r, err)
-		}
-		for i, x := range tmp {
-			buf[i] = op(buf[i], x)
-		}
-	}
-	for r := 1; r < p.size; r++ {
-		if err := comm.Send(p.c, buf, r, tagReduce); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+// max replaces buf by its element-wise maximum over all ranks.
+func (p *par) max(buf []float64) error { return comm.Allreduce(p.c, nil, buf, comm.Max) }

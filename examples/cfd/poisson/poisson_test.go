@@ -113,8 +113,8 @@ func TestParseConfig(t *testing.T) {
 }
 
 func TestSolveRejectsGridsThatDoNotSplit(t *testing.T) {
-	err := commtest.Run(4, func(c *comm.Comm) error {
-		_, err := solve(c, config{sizes: []int{6, 8}, tol: 1e-10})
+	err := commtest.Run(3, func(c *comm.Comm) error {
+		_, err := solve(c, config{sizes: []int{8, 16}, tol: 1e-10})
 		return err
 	})
 	if err == nil || !strings.Contains(err.Error(), "do not split") {
