@@ -125,3 +125,32 @@ func TestRunProgress(t *testing.T) {
 		t.Errorf("progress calls %v, want %v", calls, want)
 	}
 }
+
+func TestRunCollectives(t *testing.T) {
+	for _, tt := range Tests() {
+		if tt.Family != FamilyCollective {
+			continue
+		}
+		for _, n := range []int{2, 3, 4} {
+			o := small(tt, 1<<10)
+			o.Iters, o.Warmup = 5, 1
+			r := runAll(t, tt, n, o)
+			if r.Test != tt.Name || r.Ranks != n || r.Unit != "us" {
+				t.Errorf("%s on %d: result header %+v", tt.Name, n, r)
+			}
+			var sizes []int
+			for _, row := range r.Rows {
+				sizes = append(sizes, row.Size)
+				if row.Min <= 0 || row.Min > row.Value || row.Value > row.Max || row.Max > 1e7 {
+					t.Errorf("%s on %d size %d: min %v avg %v max %v", tt.Name, n, row.Size, row.Min, row.Value, row.Max)
+				}
+				if row.Iters != 5 {
+					t.Errorf("%s on %d size %d: %d iterations, want 5", tt.Name, n, row.Size, row.Iters)
+				}
+			}
+			if !reflect.DeepEqual(sizes, o.Sizes()) {
+				t.Errorf("%s on %d: sizes %v, want %v", tt.Name, n, sizes, o.Sizes())
+			}
+		}
+	}
+}

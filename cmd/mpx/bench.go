@@ -18,7 +18,9 @@ import (
 	"github.com/mpx-hpc/mpx/comm"
 	"github.com/mpx-hpc/mpx/launcher"
 	"github.com/mpx-hpc/mpx/param"
+	mpxrt "github.com/mpx-hpc/mpx/runtime"
 	"github.com/mpx-hpc/mpx/runtime/bootstrap"
+	"github.com/mpx-hpc/mpx/transport"
 	"github.com/urfave/cli/v2"
 )
 
@@ -282,31 +284,27 @@ func inJob(c *cli.Context, t *bench.Test, o bench.Options) error {
 			return usagef("bench: %v", err)
 		}
 	}
-	world, err := comm.Init()
-	if err != nil {
-		return err
-	}
 	child := c.Bool("child")
-	if world.Rank() == 0 {
-		if child {
-			o.Progress = func(done, total int) { fmt.Fprintf(c.App.Writer, "%s%d %d\n", progressPrefix, done, total) }
-		} else {
-			o.Progress = bench.NewProgress(os.Stderr, "mpx bench "+t.Name)
-		}
-	}
 	var r *bench.Result
-	switch c.String("level") {
-	case bench.LevelTransport:
-		err = fmt.Errorf("bench %s: --level transport needs a launched job's transport endpoints, which comm does not expose yet", t.Name)
-	default:
-		r, err = bench.Run(world, t, o)
+	var err error
+	if c.String("level") == bench.LevelTransport {
+		r, err = transportLevel(t, o, func(rank int) func(done, total int) {
+			return rankProgress(c, t, rank, child)
+		})
+	} else {
+		var world *comm.Comm
+		if world, err = comm.Init(); err != nil {
+			return err
+		}
+		o.Progress = rankProgress(c, t, world.Rank(), child)
+		if r, err = bench.Run(world, t, o); err != nil {
+			world.Abort(1)
+			return err
+		}
+		err = world.Finalize()
 	}
 	if err != nil {
-		world.Abort(1)
 		return err
-	}
-	if ferr := world.Finalize(); ferr != nil {
-		return ferr
 	}
 	if r == nil {
 		return nil
@@ -316,6 +314,48 @@ func inJob(c *cli.Context, t *bench.Test, o bench.Options) error {
 	}
 	r.Meta = bench.NewMeta(os.Args, transportsUsed(c))
 	return output(c, r)
+}
+
+// rankProgress is how rank reports progress: rank 0 of a child job prints
+// lines for its parent, rank 0 of a job under mpx run draws a bar when
+// stderr is a terminal, other ranks say nothing.
+func rankProgress(c *cli.Context, t *bench.Test, rank int, child bool) func(done, total int) {
+	switch {
+	case rank != 0:
+		return nil
+	case child:
+		return func(done, total int) { fmt.Fprintf(c.App.Writer, "%s%d %d\n", progressPrefix, done, total) }
+	}
+	return bench.NewProgress(os.Stderr, "mpx bench "+t.Name)
+}
+
+// transportLevel runs t on bare frames: the runtime wires the job up with
+// a frame counter as its handler instead of comm's protocol engine.
+func transportLevel(t *bench.Test, o bench.Options, progress func(rank int) func(done, total int)) (*bench.Result, error) {
+	env, launched, err := mpxrt.Detect()
+	if err != nil {
+		return nil, err
+	}
+	if !launched {
+		return nil, fmt.Errorf("bench %s --level transport: not started by mpx run", t.Name)
+	}
+	f := bench.NewFrames(o.MaxSize)
+	rt, err := mpxrt.Start(env, f)
+	if err != nil {
+		return nil, fmt.Errorf("bench %s: rank %d: %w", t.Name, env.Rank, err)
+	}
+	w := &bench.Wire{Rank: env.Rank, Size: env.Size, Pollers: rt.Pollers(),
+		Peer: func(r int) (transport.Endpoint, error) {
+			ep, _, err := rt.Peer(r)
+			return ep, err
+		}}
+	o.Progress = progress(env.Rank)
+	r, err := bench.RunTransport(w, f, t, o)
+	if err != nil {
+		rt.Abort(1, err.Error())
+		return nil, err
+	}
+	return r, rt.Finalize()
 }
 
 // output prints r as asked (OSU table, --json or --csv) and draws --plot.
