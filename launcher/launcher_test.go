@@ -239,7 +239,7 @@ func TestEnvironment(t *testing.T) {
 	jr := runJob(t, Config{
 		NP: 2, Oversubscribe: true,
 		Env:    []string{"MPXTEST_SET=a,b=c", "MPXTEST_FROM_LAUNCHER"},
-		Params: []string{"launcher.report_wait=250ms"},
+		Params: []string{"launcher_report_wait=250ms"},
 		Args: []string{"-env", "MPXTEST_SET,MPXTEST_FROM_LAUNCHER,MPX_PARAM_LAUNCHER_REPORT_WAIT," +
 			"MPX_SIZE,MPX_LOCAL_RANK,MPX_LOCAL_SIZE,PMI_RANK,OMPI_COMM_WORLD_RANK,OMPI_COMM_WORLD_SIZE"},
 	})
@@ -281,7 +281,7 @@ func TestKillGrace(t *testing.T) {
 	// The other ranks ignore SIGTERM, so only the kill after the grace
 	// period ends them: the job cannot end sooner than the grace.
 	const grace = 1500 * time.Millisecond
-	jr := runJob(t, Config{NP: 2, Oversubscribe: true, Params: []string{"launcher.kill_grace=" + grace.String()},
+	jr := runJob(t, Config{NP: 2, Oversubscribe: true, Params: []string{"launcher_kill_grace=" + grace.String()},
 		Args: []string{"-mode", "exit", "-ignoreterm"}})
 	if jr.res.ExitCode != 3 {
 		t.Fatalf("result %+v; stderr:\n%s", jr.res, jr.stderr)
@@ -337,8 +337,8 @@ func TestUsageErrors(t *testing.T) {
 		{"oversubscribe", Config{NP: 1000}, "1000 ranks requested but the hosts offer"},
 		{"negative n", Config{NP: -1}, "-n -1"},
 		{"unknown param", Config{NP: 1, Params: []string{"no.such=1"}}, `unknown parameter "no.such"`},
-		{"bad param value", Config{NP: 1, Params: []string{"launcher.kill_grace=soon"}}, `launcher.kill_grace="soon"`},
-		{"param without value", Config{NP: 1, Params: []string{"launcher.kill_grace"}}, "want name=value"},
+		{"bad param value", Config{NP: 1, Params: []string{"launcher_kill_grace=soon"}}, `launcher_kill_grace="soon"`},
+		{"param without value", Config{NP: 1, Params: []string{"launcher_kill_grace"}}, "want name=value"},
 		{"missing program", Config{NP: 1, Program: "-"}, "program - not found in PATH"},
 		{"no such file", Config{NP: 1, Program: "./no/such/prog"}, "program ./no/such/prog: no such file or directory"},
 		{"not executable", Config{NP: 1, Program: notExec}, "is not executable"},

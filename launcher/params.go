@@ -10,8 +10,8 @@ import (
 // --param (which the launcher applies to itself as well as passing it on
 // to the ranks), MPX_PARAM_* or a tuning file.
 var (
-	killGrace = param.NewDuration("launcher.kill_grace", 300*time.Millisecond,
+	killGrace = param.NewDuration("launcher_kill_grace", 300*time.Millisecond,
 		"time between SIGTERM and SIGKILL when the launcher stops the ranks of a failed job")
-	reportWait = param.NewDuration("launcher.report_wait", time.Second,
+	reportWait = param.NewDuration("launcher_report_wait", time.Second,
 		"how long the launcher waits for the ranks' reports when --timeout expires")
 )

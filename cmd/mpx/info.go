@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"io"
 	goruntime "runtime"
-	"sort"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/mpx-hpc/mpx/param"
+	mpxruntime "github.com/mpx-hpc/mpx/runtime"
 	"github.com/urfave/cli/v2"
 )
 
@@ -40,35 +40,16 @@ func writeInfo(w io.Writer) error {
 	return writeParams(w)
 }
 
-// writeTransports lists the transports this binary can use. Until the
-// runtime reports them itself, they are the components that registered
-// parameters under a transport's name.
+// writeTransports lists the transports this binary has and how each would
+// be used on this machine (for tcp, the interface and address chosen).
 func writeTransports(w io.Writer) {
-	known := map[string]string{
-		"tcp": "TCP sockets, between nodes",
-		"shm": "shared memory, within a node",
-		"mem": "in-process, for tests and singletons",
-		"p2p": "encrypted peer-to-peer overlay, across sites",
-	}
-	count := map[string]int{}
-	for _, p := range param.All() {
-		comp, _, _ := strings.Cut(p.Name, ".")
-		if _, ok := known[comp]; ok {
-			count[comp]++
-		}
-	}
-	names := make([]string, 0, len(count))
-	for n := range count {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	if len(names) == 0 {
-		fmt.Fprintln(w, "  (none registered in this binary)")
-		return
-	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	for _, n := range names {
-		fmt.Fprintf(tw, "  %s\t%s\t%d parameters\n", n, known[n], count[n])
+	for _, t := range mpxruntime.Transports() {
+		avail := "available"
+		if !t.Available {
+			avail = "unavailable"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", t.Name, avail, t.Detail)
 	}
 	tw.Flush()
 }

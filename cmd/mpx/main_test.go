@@ -224,7 +224,7 @@ func TestTagOutput(t *testing.T) {
 }
 
 func TestParamAndEnvReachRanks(t *testing.T) {
-	code, stdout, stderr := runMpx(t, "run", "-n", "1", "-x", "MPXTEST_A=1,2", "--param", "launcher.report_wait=2s",
+	code, stdout, stderr := runMpx(t, "run", "-n", "1", "-x", "MPXTEST_A=1,2", "--param", "launcher_report_wait=2s",
 		"--wdir", "/", rankProg, "-pwd", "-env", "MPXTEST_A,MPX_PARAM_LAUNCHER_REPORT_WAIT")
 	if code != 0 {
 		t.Fatalf("exit %d; stderr:\n%s", code, stderr)
@@ -274,8 +274,8 @@ func TestInfo(t *testing.T) {
 	if code != 0 || stderr != "" {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
-	for _, re := range []string{`^mpx \S+`, `\nTransports:\n`, `\nParameters:\n  NAME +TYPE +DEFAULT +VALUE +SOURCE +DESCRIPTION\n`,
-		`\n  launcher\.kill_grace +duration +300ms +300ms +default +time between SIGTERM and SIGKILL`} {
+	for _, re := range []string{`^mpx \S+`, `\nTransports:\n  tcp +available`, `\nParameters:\n  NAME +TYPE +DEFAULT +VALUE +SOURCE +DESCRIPTION\n`,
+		`\n  launcher_kill_grace +duration +300ms +300ms +default +time between SIGTERM and SIGKILL`} {
 		if !regexp.MustCompile(re).MatchString(stdout) {
 			t.Errorf("info output lacks %s:\n%s", re, stdout)
 		}
