@@ -43,11 +43,12 @@ func sysfsTopology(cpu int) (pkg, core int, ok bool) {
 }
 
 // StartBound starts cmd with its CPU affinity set to cpus (none: unchanged).
-// The child inherits the mask of the thread that forks it, so Start runs on
-// a goroutine locked to its own OS thread whose mask is set first; that
-// goroutine exits still locked, which makes the runtime discard the thread
-// rather than let another goroutine run with the rank's mask. Every thread
-// of the child, the Go runtime's included, thus starts bound.
+// A child inherits the mask of the thread that forks it, so Start runs on
+// an OS thread locked for the purpose, whose mask is set before and
+// restored after: every thread of the child, the Go runtime's included,
+// starts bound. The thread must outlive the child (Pdeathsig fires when
+// the forking thread exits), so it is returned to the runtime, not ended;
+// should restoring its mask fail, the child is killed and the thread ended.
 func StartBound(cmd *exec.Cmd, cpus []int) error {
 	if len(cpus) == 0 {
 		return cmd.Start()
@@ -58,12 +59,30 @@ func StartBound(cmd *exec.Cmd, cpus []int) error {
 	}
 	done := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked, on purpose
+		runtime.LockOSThread()
+		var old unix.CPUSet
+		if err := unix.SchedGetaffinity(0, &old); err != nil {
+			runtime.UnlockOSThread()
+			done <- fmt.Errorf("sched_getaffinity: %w", err)
+			return
+		}
 		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			runtime.UnlockOSThread()
 			done <- fmt.Errorf("bind to cpus %s: sched_setaffinity: %w", intRanges(cpus), err)
 			return
 		}
-		done <- cmd.Start()
+		startErr := cmd.Start()
+		if err := unix.SchedSetaffinity(0, &old); err != nil {
+			// Leave the thread locked: it ends with this goroutine.
+			if startErr == nil {
+				cmd.Process.Kill()
+				cmd.Wait()
+			}
+			done <- fmt.Errorf("restoring the launcher thread's affinity: %w", err)
+			return
+		}
+		runtime.UnlockOSThread()
+		done <- startErr
 	}()
 	return <-done
 }
