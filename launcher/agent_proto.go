@@ -1,0 +1,230 @@
+package launcher
+
+import (
+	"bufio"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/mpx-hpc/mpx/param"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// The launcher and a node agent talk over one TCP connection: frames of a
+// 4-byte big-endian length and a msgpack-encoded agentMsg. Both sides first
+// prove knowledge of the secret (HMAC challenge-response, each side over
+// the other's nonce), then the launcher stages files and starts ranks, and
+// the agent forwards their output and exit statuses. Both send a heartbeat
+// every launcher.heartbeat; a side that hears nothing for
+// launcher.heartbeat_timeout takes the other as gone.
+
+var (
+	heartbeatEvery = param.NewDuration("launcher.heartbeat", 500*time.Millisecond,
+		"interval of the heartbeats between the launcher and its node agents")
+	heartbeatTimeout = param.NewDuration("launcher.heartbeat_timeout", 3*time.Second,
+		"silence after which the launcher takes a node agent (or an agent the launcher) as lost")
+)
+
+// agentOp is the kind of an agent message.
+type agentOp uint8
+
+const (
+	opHello    agentOp = iota + 1 // both: Role, Nonce, Node, Version
+	opProof                       // both: MAC over the peer's nonce
+	opStage                       // L: Name, Mode, Data (a chunk), Last
+	opStart                       // L: Spec
+	opSignal                      // L: Rank, Sig
+	opShutdown                    // L: end the job on this node, clean up, say Bye
+	opPing                        // both: heartbeat
+	opStarted                     // A: Rank, Pid
+	opOutput                      // A: Rank, Stream (1 stdout, 2 stderr), Data
+	opExit                        // A: Rank, Code, Sig, Text (could not start or wait)
+	opLog                         // A: Text, a line for the launcher's stderr
+	opBye                         // A: clean-up done
+)
+
+// agentProtoVersion changes whenever messages change meaning; both sides
+// must agree.
+const agentProtoVersion = 1
+
+// maxAgentFrame bounds one frame (staged files go in chunks of stageChunk).
+const (
+	maxAgentFrame = 8 << 20
+	stageChunk    = 1 << 20
+)
+
+type agentMsg struct {
+	Op      agentOp    `msgpack:"o"`
+	Role    string     `msgpack:"role,omitempty"`
+	Nonce   []byte     `msgpack:"n,omitempty"`
+	MAC     []byte     `msgpack:"mac,omitempty"`
+	Node    string     `msgpack:"node,omitempty"`
+	Version int        `msgpack:"v,omitempty"`
+	Rank    int        `msgpack:"r,omitempty"`
+	Pid     int        `msgpack:"pid,omitempty"`
+	Stream  int        `msgpack:"s,omitempty"`
+	Data    []byte     `msgpack:"d,omitempty"`
+	Code    int        `msgpack:"c,omitempty"`
+	Sig     int        `msgpack:"sig,omitempty"`
+	Text    string     `msgpack:"t,omitempty"`
+	Name    string     `msgpack:"name,omitempty"`
+	Mode    uint32     `msgpack:"mode,omitempty"`
+	Last    bool       `msgpack:"last,omitempty"`
+	Spec    *agentSpec `msgpack:"spec,omitempty"`
+	// The launcher's hello sets the agent's heartbeat, in nanoseconds.
+	Every   int64 `msgpack:"every,omitempty"`
+	Timeout int64 `msgpack:"timeout,omitempty"`
+}
+
+// agentSpec is one rank to start on the agent's node.
+type agentSpec struct {
+	Rank      int      `msgpack:"rank"`
+	JobID     string   `msgpack:"job"`
+	Path      string   `msgpack:"path"`   // absolute, or a staged file's name when Staged
+	Staged    bool     `msgpack:"staged"` // Path names a staged file; run it in the stage dir
+	Args      []string `msgpack:"args"`
+	Env       []string `msgpack:"env"` // set over the agent's own environment
+	Dir       string   `msgpack:"dir"` // empty: the stage dir if staged, else the launcher's, else home
+	LocalRank int      `msgpack:"lr"`
+	LocalSize int      `msgpack:"ls"`
+	Over      bool     `msgpack:"over"` // the node is oversubscribed
+	BindTo    string   `msgpack:"bind"`
+	Report    bool     `msgpack:"report"` // --report-bindings
+}
+
+var errAgentFrame = errors.New("malformed agent message")
+
+// writeAgentMsg encodes m as one frame.
+func writeAgentMsg(w io.Writer, m *agentMsg) error {
+	body, err := msgpack.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encode agent message: %w", err)
+	}
+	if len(body) > maxAgentFrame {
+		return fmt.Errorf("agent message of %d bytes exceeds %d", len(body), maxAgentFrame)
+	}
+	buf := make([]byte, 4+len(body))
+	binary.BigEndian.PutUint32(buf, uint32(len(body)))
+	copy(buf[4:], body)
+	_, err = w.Write(buf)
+	return err
+}
+
+// readAgentMsg decodes one frame.
+func readAgentMsg(r io.Reader) (*agentMsg, error) {
+	var head [4]byte
+	if _, err := io.ReadFull(r, head[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(head[:])
+	if n == 0 || n > maxAgentFrame {
+		return nil, fmt.Errorf("%w: frame length %d", errAgentFrame, n)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	var m agentMsg
+	if err := msgpack.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("%w: %v", errAgentFrame, err)
+	}
+	if m.Op < opHello || m.Op > opBye {
+		return nil, fmt.Errorf("%w: unknown op %d", errAgentFrame, m.Op)
+	}
+	if m.Op == opStart && m.Spec == nil {
+		return nil, fmt.Errorf("%w: start without a rank", errAgentFrame)
+	}
+	return &m, nil
+}
+
+// agentLink is one authenticated launcher-agent connection.
+type agentLink struct {
+	conn net.Conn
+	br   *bufio.Reader
+	wmu  sync.Mutex
+	peer string // the peer's node name (agent side: "launcher")
+	// every and timeout are the heartbeat interval and the silence that
+	// means the peer is lost; the launcher's values, which its hello
+	// gives the agent.
+	every, timeout time.Duration
+}
+
+func (l *agentLink) send(m *agentMsg) error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	l.conn.SetWriteDeadline(time.Now().Add(max(l.timeout, time.Second)))
+	return writeAgentMsg(l.conn, m)
+}
+
+func (l *agentLink) recv() (*agentMsg, error) { return readAgentMsg(l.br) }
+
+// agentMAC is the proof of role over the peer's nonce and its own.
+func agentMAC(secret []byte, role string, peerNonce, ownNonce []byte) []byte {
+	h := hmac.New(sha256.New, secret)
+	h.Write([]byte("mpx agent v1\x00" + role + "\x00"))
+	h.Write(peerNonce)
+	h.Write(ownNonce)
+	return h.Sum(nil)
+}
+
+// handshake authenticates both ends of conn: role is "launcher" or
+// "agent", node this side's node name. It returns the peer's node name.
+// A peer that does not know secret learns nothing and is refused.
+func handshake(conn net.Conn, secret []byte, role, node string) (*agentLink, error) {
+	if len(secret) == 0 {
+		return nil, errors.New("agent handshake: empty secret")
+	}
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	defer conn.SetDeadline(time.Time{})
+	l := &agentLink{conn: conn, br: bufio.NewReader(conn)}
+	nonce := make([]byte, 32)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	l.every, l.timeout = heartbeatEvery.Get(), heartbeatTimeout.Get()
+	if err := l.send(&agentMsg{Op: opHello, Role: role, Nonce: nonce, Node: node, Version: agentProtoVersion,
+		Every: int64(l.every), Timeout: int64(l.timeout)}); err != nil {
+		return nil, fmt.Errorf("agent handshake: %w", err)
+	}
+	hello, err := l.recv()
+	if err != nil {
+		return nil, fmt.Errorf("agent handshake: %w", err)
+	}
+	want := "agent"
+	if role == "agent" {
+		want = "launcher"
+	}
+	switch {
+	case hello.Op != opHello || len(hello.Nonce) != 32:
+		return nil, fmt.Errorf("agent handshake: %w: expected hello", errAgentFrame)
+	case hello.Role != want:
+		return nil, fmt.Errorf("agent handshake: peer says it is %q, want %q", hello.Role, want)
+	case hello.Version != agentProtoVersion:
+		return nil, fmt.Errorf("agent handshake: peer speaks agent protocol %d, this mpx %d (run the same mpx version everywhere)", hello.Version, agentProtoVersion)
+	}
+	if err := l.send(&agentMsg{Op: opProof, MAC: agentMAC(secret, role, hello.Nonce, nonce)}); err != nil {
+		return nil, fmt.Errorf("agent handshake: %w", err)
+	}
+	proof, err := l.recv()
+	if err != nil {
+		return nil, fmt.Errorf("agent handshake: %w", err)
+	}
+	if proof.Op != opProof || !hmac.Equal(proof.MAC, agentMAC(secret, want, nonce, hello.Nonce)) {
+		return nil, errors.New("agent handshake: the peer does not know the job secret")
+	}
+	l.peer = hello.Node
+	if role == "agent" && hello.Every > 0 && hello.Timeout > hello.Every {
+		l.every, l.timeout = time.Duration(hello.Every), time.Duration(hello.Timeout)
+	}
+	return l, nil
+}
