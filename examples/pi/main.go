@@ -49,18 +49,17 @@ func partial(rank, size, n int) float64 {
 }
 
 // integrate returns the integral on rank 0 (and this rank's part elsewhere).
+// Reduce combines the partial sums; for a fixed rank count its result's
+// bits do not depend on message arrival order (coll_reproducible=true
+// makes them the rank-order sum whatever the algorithm).
 func integrate(c *comm.Comm, n int) (float64, error) {
 	part := []float64{partial(c.Rank(), c.Size(), n)}
+	total := make([]float64, 1)
+	if err := comm.Reduce(c, part, total, comm.Sum, 0); err != nil {
+		return 0, err
+	}
 	if c.Rank() != 0 {
-		return part[0], comm.Send(c, part, 0, 0)
+		return part[0], nil
 	}
-	// Sum in rank order, so that the result does not depend on arrival order.
-	total := part[0]
-	for r := 1; r < c.Size(); r++ {
-		if _, err := comm.Recv(c, part, r, 0); err != nil {
-			return 0, err
-		}
-		total += part[0]
-	}
-	return total, nil
+	return total[0], nil
 }
