@@ -412,6 +412,20 @@ func (sv *supervisor) leftReason(r int) *stopReason {
 		summary: fmt.Sprintf("rank %d on host %s closed its connection to the launcher without Finalize", r, sv.host(r))}
 }
 
+func (sv *supervisor) unconnectedReason(r int) *stopReason {
+	return &stopReason{rank: r, code: 1, summary: fmt.Sprintf(
+		"rank %d on host %s exited with status 0 without connecting to the launcher, while other ranks did", r, sv.host(r))}
+}
+
+func (sv *supervisor) anyConnected() bool {
+	for r := range sv.procs {
+		if sv.srv.State(r).Connected {
+			return true
+		}
+	}
+	return false
+}
+
 func (sv *supervisor) event(ev bootstrap.Event) {
 	switch ev.Type {
 	case bootstrap.EventAborted:
@@ -422,6 +436,19 @@ func (sv *supervisor) event(ev bootstrap.Event) {
 			}
 			sv.beginStop(&stopReason{rank: ev.Rank, code: code,
 				summary: fmt.Sprintf("rank %d on host %s called Abort with code %d: %s", ev.Rank, sv.host(ev.Rank), ev.Code, ev.Msg)})
+		}
+	case bootstrap.EventConnected:
+		// The job does wire-up, so a rank that already exited 0 without
+		// connecting left its peers waiting for it.
+		if sv.stop != nil {
+			return
+		}
+		for r, done := range sv.exited {
+			st := sv.statuses[r]
+			if done && st.Err == nil && st.Signal == 0 && st.Code == 0 && !sv.srv.State(r).Connected {
+				sv.beginStop(sv.unconnectedReason(r))
+				return
+			}
 		}
 	case bootstrap.EventDisconnected:
 		if ev.Finalized {
@@ -538,6 +565,10 @@ func (sv *supervisor) classify(r int, st ExitStatus, ks bootstrap.RankState) *st
 		if ks.Connected && !ks.Finalized {
 			return &stopReason{rank: r, code: 1, summary: fmt.Sprintf("rank %d on host %s exited with status 0 without calling Finalize", r, host)}
 		}
+		if !ks.Connected && sv.anyConnected() {
+			return sv.unconnectedReason(r)
+		}
+		// A program that never connects (not an mpx program) is fine.
 		return nil
 	case sv.panicked[r].Load():
 		what = "panicked (" + what + ")"

@@ -184,6 +184,8 @@ func TestRankFailures(t *testing.T) {
 			`^mpx: rank 1 on host \S+ panicked \(exited with status 2\)`, "goroutine 1 [running]:"},
 		{"no Finalize", []string{"-mode", "nofinalize", "-rank", "2"}, 1,
 			`^mpx: rank 2 on host \S+ exited with status 0 without calling Finalize`, ""},
+		{"no connection", []string{"-mode", "noconnect", "-rank", "1"}, 1,
+			`^mpx: rank 1 on host \S+ exited with status 0 without connecting to the launcher, while other ranks did`, ""},
 		{"Abort", []string{"-mode", "abort", "-code", "5", "-rank", "0"}, 5,
 			`^mpx: rank 0 on host \S+ called Abort with code 5: deliberate abort; stopped 2 other ranks$`, ""},
 	}

@@ -18,7 +18,7 @@ import (
 )
 
 func main() {
-	mode := flag.String("mode", "ok", "ok, exit, kill, panic, nofinalize, abort, hang, sigwait")
+	mode := flag.String("mode", "ok", "ok, exit, kill, panic, nofinalize, noconnect, abort, hang, sigwait")
 	bad := flag.Int("rank", 1, "the rank that misbehaves")
 	code := flag.Int("code", 3, "exit or abort code")
 	env := flag.String("env", "", "comma-separated environment variables to print")
@@ -42,6 +42,9 @@ func main() {
 	}
 	if *mode == "sigwait" {
 		signal.Ignore(syscall.SIGTERM) // only SIGINT ends it
+	}
+	if *mode == "noconnect" && me == *bad {
+		os.Exit(0)
 	}
 	if *spawn {
 		child := exec.Command("sleep", "60")
