@@ -44,9 +44,9 @@ type MGParams struct {
 }
 
 // rows returns the table's rows for benchmark, keyed "class/param".
-func rows(benchmark string) (map[string]string, error) {
+func rows(text, benchmark string) (map[string]string, error) {
 	var body []string
-	for _, l := range strings.Split(table, "\n") {
+	for _, l := range strings.Split(text, "\n") {
 		if !strings.HasPrefix(l, "#") && strings.TrimSpace(l) != "" {
 			body = append(body, l)
 		}
@@ -108,7 +108,7 @@ func CG(class string) (CGParams, error) {
 	if err := CheckClass(class); err != nil {
 		return CGParams{}, err
 	}
-	m, err := rows("CG")
+	m, err := rows(table, "CG")
 	if err != nil {
 		return CGParams{}, err
 	}
@@ -136,7 +136,7 @@ func MG(class string) (MGParams, error) {
 	if err := CheckClass(class); err != nil {
 		return MGParams{}, err
 	}
-	m, err := rows("MG")
+	m, err := rows(table, "MG")
 	if err != nil {
 		return MGParams{}, err
 	}
