@@ -86,6 +86,14 @@ func report(res result, cfg config, w io.Writer) error {
 		state = "NOT converged"
 	}
 	fmt.Fprintf(w, "%s after %d steps, residual %.2e (tol %.1e), %.2f s\n", state, res.steps, res.residual, cfg.tol, res.elapsed.Seconds())
+	pmin, at := 0.0, 0
+	for i, x := range res.psi {
+		if x < pmin {
+			pmin, at = x, i
+		}
+	}
+	h := 1 / float64(res.n-1)
+	fmt.Fprintf(w, "primary vortex: ψ = %.6f at (%.4f, %.4f)\n", pmin, float64(at%res.n)*h, float64(at/res.n)*h)
 	c, ok, err := compareGhia(&res)
 	if err != nil {
 		return err
