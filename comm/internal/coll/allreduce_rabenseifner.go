@@ -63,11 +63,16 @@ type halving struct {
 // return a surviving rank (newrank >= 0) holds the fully reduced blocks of
 // its last kept window; the even ranks among the first 2*rem sent their
 // vector away and hold nothing (newrank -1).
-func halvingReduceScatter[T any](c Conn, t Tag, buf []T, op Op[T]) (halving, error) {
+func halvingReduceScatter[T any](c Conn, t Tag, buf []T, op Op[T]) (_ halving, err error) {
 	r, p := c.Rank(), c.Size()
 	pof2 := pof2Below(p)
 	h := halving{rem: p - pof2, newrank: r - (p - pof2), off: partition(len(buf), pof2)}
-	tmp := make([]T, len(buf))
+	tmp, put := scratch[T](len(buf))
+	defer func() {
+		if err == nil {
+			put()
+		}
+	}()
 	if r < 2*h.rem {
 		if r%2 == 0 {
 			h.newrank = -1

@@ -9,13 +9,18 @@ package coll
 // lower range is always the left operand, so non-commutative operators are
 // honoured and every rank computes the same bits. Latency-optimal:
 // log2 p rounds of the whole vector; the choice for short vectors.
-func AllreduceRecursiveDoubling[T any](c Conn, t Tag, buf []T, op Op[T]) error {
+func AllreduceRecursiveDoubling[T any](c Conn, t Tag, buf []T, op Op[T]) (err error) {
 	r, p := c.Rank(), c.Size()
 	if p == 1 {
 		return nil
 	}
 	b := bytesOf(buf)
-	tmp := make([]T, len(buf))
+	tmp, put := scratch[T](len(buf))
+	defer func() {
+		if err == nil {
+			put()
+		}
+	}()
 	tb := bytesOf(tmp)
 	pof2 := pof2Below(p)
 	rem := p - pof2

@@ -2,6 +2,7 @@ package coll
 
 import (
 	"fmt"
+	"sync"
 	"unsafe"
 )
 
@@ -122,4 +123,26 @@ func bit(mask int) int {
 func elemSize[T any]() int {
 	var z T
 	return int(unsafe.Sizeof(z))
+}
+
+// scratchPool recycles the temporary buffers of the schedules, so that a
+// collective in steady state does not allocate.
+var scratchPool sync.Pool // *[]byte
+
+// scratch returns a buffer of n T's (contents undefined) and the function
+// that gives it back. Give it back only once no request refers to it:
+// schedules do so on success and leave it to the collector after an
+// error, when sends may still be in flight.
+func scratch[T any](n int) ([]T, func()) {
+	size := n * elemSize[T]()
+	if size == 0 {
+		return nil, func() {}
+	}
+	bp, _ := scratchPool.Get().(*[]byte)
+	if bp == nil || cap(*bp) < size {
+		bp = new([]byte)
+		*bp = make([]byte, size)
+	}
+	b := (*bp)[:size]
+	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(b))), n), func() { scratchPool.Put(bp) }
 }

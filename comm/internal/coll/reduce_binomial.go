@@ -8,7 +8,7 @@ package coll
 // for a non-commutative one the tree is rooted at rank 0, so that every
 // subtree is a contiguous range of ranks in order, and rank 0 forwards the
 // result. buf holds the result at root; elsewhere it is scratch.
-func ReduceBinomial[T any](c Conn, t Tag, buf []T, op Op[T], root int) error {
+func ReduceBinomial[T any](c Conn, t Tag, buf []T, op Op[T], root int) (err error) {
 	r, p := c.Rank(), c.Size()
 	if err := checkRoot(root, p); err != nil {
 		return err
@@ -21,7 +21,12 @@ func ReduceBinomial[T any](c Conn, t Tag, buf []T, op Op[T], root int) error {
 		lroot = 0
 	}
 	vr := mod(r-lroot, p)
-	tmp := make([]T, len(buf))
+	tmp, put := scratch[T](len(buf))
+	defer func() {
+		if err == nil {
+			put()
+		}
+	}()
 	for mask := 1; mask < p; mask <<= 1 {
 		if vr&mask != 0 {
 			if err := c.Send(mod(vr-mask+lroot, p), t.At(bit(mask)), bytesOf(buf)); err != nil {

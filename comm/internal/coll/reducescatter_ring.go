@@ -12,7 +12,7 @@ import "fmt"
 // The rest of buf is scratch. Each block's chain starts after its owner and
 // wraps round, so the operator must be commutative; every block is reduced
 // once, by one rank, so results are deterministic.
-func ReduceScatterRing[T any](c Conn, t Tag, buf []T, counts []int, op Op[T]) error {
+func ReduceScatterRing[T any](c Conn, t Tag, buf []T, counts []int, op Op[T]) (err error) {
 	r, p := c.Rank(), c.Size()
 	if !op.Commutative {
 		return fmt.Errorf("ring reduce-scatter needs a commutative operator")
@@ -28,7 +28,12 @@ func ReduceScatterRing[T any](c Conn, t Tag, buf []T, counts []int, op Op[T]) er
 	for _, n := range counts {
 		maxc = max(maxc, n)
 	}
-	tmp := make([]T, maxc)
+	tmp, put := scratch[T](maxc)
+	defer func() {
+		if err == nil {
+			put()
+		}
+	}()
 	right, left := (r+1)%p, mod(r-1, p)
 	for s := 0; s < p-1; s++ {
 		sb, rb := mod(r-s-1, p), mod(r-s-2, p)
