@@ -83,3 +83,26 @@ func TestLaunchedPointToPoint(t *testing.T) {
 		})
 	}
 }
+
+// Every collective between processes, against a serial oracle: the world
+// and a split of it, non-power-of-two sizes, over each transport.
+func TestLaunchedCollectives(t *testing.T) {
+	for _, tc := range []struct {
+		transport string
+		ranks     string
+	}{
+		{"shm", "4"},
+		{"tcp", "5"},
+	} {
+		t.Run(tc.transport+"/"+tc.ranks, func(t *testing.T) {
+			out, err := mpxRun(t, 4*time.Minute, "-n", tc.ranks, "--oversubscribe", "--timeout", "200s",
+				"--param", "transport="+tc.transport, "./testdata/collcheck", "-counts", "0,1,7,1000,300000")
+			if err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+			if !strings.Contains(out, "collcheck: "+tc.ranks+" ranks, 130 collective results checked: ok") {
+				t.Fatalf("no success line in:\n%s", out)
+			}
+		})
+	}
+}
