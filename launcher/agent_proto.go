@@ -22,13 +22,13 @@ import (
 // prove knowledge of the secret (HMAC challenge-response, each side over
 // the other's nonce), then the launcher stages files and starts ranks, and
 // the agent forwards their output and exit statuses. Both send a heartbeat
-// every launcher.heartbeat; a side that hears nothing for
-// launcher.heartbeat_timeout takes the other as gone.
+// every launcher_heartbeat; a side that hears nothing for
+// launcher_heartbeat_timeout takes the other as gone.
 
 var (
-	heartbeatEvery = param.NewDuration("launcher.heartbeat", 500*time.Millisecond,
+	heartbeatEvery = param.NewDuration("launcher_heartbeat", 500*time.Millisecond,
 		"interval of the heartbeats between the launcher and its node agents")
-	heartbeatTimeout = param.NewDuration("launcher.heartbeat_timeout", 3*time.Second,
+	heartbeatTimeout = param.NewDuration("launcher_heartbeat_timeout", 3*time.Second,
 		"silence after which the launcher takes a node agent (or an agent the launcher) as lost")
 )
 
