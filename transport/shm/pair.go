@@ -107,7 +107,7 @@ const (
 func (e *endpoint) waitCell() ([]byte, error) {
 	t := e.t
 	sleep := minSleep
-	defer atomic.StoreUint32(e.prod.waitp, 0)
+	defer atomic.StoreUint64(e.prod.waitp, 0)
 	for i := 0; ; i++ {
 		t.poll()
 		if c := e.prod.cell(); c != nil {
@@ -123,7 +123,7 @@ func (e *endpoint) waitCell() ([]byte, error) {
 		default:
 			// Raise waitSpace, then look again: the consumer stores its
 			// head before it reads the flag, so one of us sees the other.
-			atomic.StoreUint32(e.prod.waitp, 1)
+			atomic.StoreUint64(e.prod.waitp, e.prod.waitSpace())
 			if c := e.prod.cell(); c != nil {
 				return c, nil
 			}

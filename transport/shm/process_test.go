@@ -219,6 +219,11 @@ type child struct {
 func startChild(t testing.TB, role, job string, secret []byte, parent *Transport, mode string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	if cpu := os.Getenv("MPX_SHM_TEST_CHILD_CPU"); cpu != "" {
+		// Pin the child as mpirun --bind-to core pins ranks (compare.sh
+		// pins the parent with taskset).
+		cmd = exec.Command("taskset", "-c", cpu, os.Args[0], "-test.run=^$")
+	}
 	cmd.Env = append(os.Environ(), envRole+"="+role, envJob+"="+job, envSecret+"="+hex.EncodeToString(secret), envMode+"="+mode)
 	if parent != nil {
 		cmd.Env = append(cmd.Env, envPeer+"="+parent.Address())

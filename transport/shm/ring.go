@@ -32,7 +32,7 @@ type producer struct {
 	idx      int    // tail % ncells
 	head     uint64 // last head read from the consumer
 	headp    *uint64
-	waitp    *uint32 // waitSpace flag, raised while the sender sleeps on a full ring
+	waitp    *uint64 // waitSpace: while the sender sleeps on a full ring, 1 + the head it waits for
 }
 
 func newProducer(seg *segment, slot int) producer {
@@ -43,7 +43,7 @@ func newProducer(seg *segment, slot int) producer {
 	tail := atomic.LoadUint64(headp)
 	return producer{
 		ring: r, ncells: seg.ncells, cellSize: seg.cellSize,
-		headp: headp, waitp: (*uint32)(unsafe.Pointer(&r[rOffWaitSpace])),
+		headp: headp, waitp: (*uint64)(unsafe.Pointer(&r[rOffWaitSpace])),
 		tail: tail, head: tail, idx: int(tail % uint64(seg.ncells)),
 	}
 }
@@ -82,7 +82,7 @@ type consumer struct {
 	head     uint64
 	idx      int
 	headp    *uint64
-	waitp    *uint32
+	waitp    *uint64
 	readyp   *uint32
 	closedp  *uint32
 
@@ -100,7 +100,7 @@ func newConsumer(t *Transport, seg *segment, slot int, p *peer) *consumer {
 	return &consumer{
 		t: t, p: p, ring: r, ncells: seg.ncells, cellSize: seg.cellSize,
 		headp:   (*uint64)(unsafe.Pointer(&r[rOffHead])),
-		waitp:   (*uint32)(unsafe.Pointer(&r[rOffWaitSpace])),
+		waitp:   (*uint64)(unsafe.Pointer(&r[rOffWaitSpace])),
 		readyp:  (*uint32)(unsafe.Pointer(&r[rOffReady])),
 		closedp: (*uint32)(unsafe.Pointer(&r[rOffClosed])),
 	}
@@ -131,7 +131,7 @@ func (c *consumer) drain() bool {
 	for frames < maxDrain {
 		off := ringCtl + c.idx*c.cellSize
 		cell := c.ring[off : off+c.cellSize : off+c.cellSize]
-		if atomic.LoadUint32(cellSeq(cell)) != uint32(c.head+1) {
+		if atomic.LoadUint32(cellSeq(cell)) != uint32(c.head+1) && !c.awaitFragment(cell) {
 			break
 		}
 		if !c.verified && !c.verify() {
@@ -178,6 +178,26 @@ func (c *consumer) drain() bool {
 	return frames > 0
 }
 
+// fragmentSpin bounds how many times drain looks again for the next
+// fragment of a frame it is reassembling (about a microsecond): a sender
+// streaming a large frame writes the next cell about that soon, and waiting
+// here keeps the pipeline going without a futex sleep and wake per cell.
+const fragmentSpin = 256
+
+// awaitFragment waits briefly for cell when a frame is half read.
+func (c *consumer) awaitFragment(cell []byte) bool {
+	if !c.inFrame {
+		return false
+	}
+	seq := cellSeq(cell)
+	for i := 0; i < fragmentSpin; i++ {
+		if atomic.LoadUint32(seq) == uint32(c.head+1) {
+			return true
+		}
+	}
+	return false
+}
+
 // advance frees the cell just read and wakes the sender if it sleeps on a
 // full ring.
 func (c *consumer) advance() {
@@ -186,12 +206,17 @@ func (c *consumer) advance() {
 		c.idx = 0
 	}
 	atomic.StoreUint64(c.headp, c.head)
-	if atomic.LoadUint32(c.waitp) != 0 {
+	if w := atomic.LoadUint64(c.waitp); w != 0 && c.head+1 >= w {
 		if out := c.p.out.Load(); out != nil {
 			out.wakeOwner()
 		}
 	}
 }
+
+// waitSpace is what a sender facing a full ring asks for before it is
+// woken: half the ring free, so that it does not sleep and wake for every
+// cell the receiver frees.
+func (p *producer) waitSpace() uint64 { return p.tail - uint64(p.ncells)/2 + 1 }
 
 // verify checks the producer's proof of the job secret before the first
 // frame is accepted. A stranger's ring is ignored for good, without

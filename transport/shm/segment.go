@@ -31,7 +31,7 @@ import (
 //	256 slot table: slots × int32 sender rank
 //	ring i at hdrSize + i*stride (stride page-rounded):
 //	  0 ready u32 | 4 cma u32 | 8 pid u64 | 16 tag [32]byte   producer, static
-//	 64 waitSpace u32 | 68 closed u32                          producer, dynamic
+//	 64 waitSpace u64 | 72 closed u32                          producer, dynamic
 //	128 head u64                                               consumer
 //	256 cells × cellSize: seq u32 | n u32 | first cell: Header | payload...
 const (
@@ -59,7 +59,7 @@ const (
 	rOffPid       = 8
 	rOffTag       = 16
 	rOffWaitSpace = 64
-	rOffClosed    = 68
+	rOffClosed    = 72
 	rOffHead      = 128
 	ringCtl       = 256
 

@@ -156,7 +156,7 @@ func (p *peer) learnPid(t *Transport, pid int) {
 }
 
 func (p *peer) learnPidLocked(t *Transport, pid int) {
-	if pid <= 0 || !p.pidv.CompareAndSwap(0, int64(pid)) {
+	if pid <= 0 || p.rank == t.rank || !p.pidv.CompareAndSwap(0, int64(pid)) {
 		return
 	}
 	p.pidfd = watchPid(pid)
