@@ -3,10 +3,12 @@ package comm_test
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/mpx-hpc/mpx/comm"
 	"github.com/mpx-hpc/mpx/comm/commtest"
+	"github.com/mpx-hpc/mpx/param"
 )
 
 // v is rank r's element i: small integers, so float sums are exact in any
@@ -261,5 +263,40 @@ func TestCollectives(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestEveryAlgorithm forces each algorithm of each collective in turn
+// through its parameter and runs every collective on a spread of sizes
+// (comm/internal/coll tests each algorithm on every size 1..17).
+func TestEveryAlgorithm(t *testing.T) {
+	for _, in := range param.All() {
+		if !strings.HasPrefix(in.Name, "coll_") || !strings.HasSuffix(in.Name, "_algorithm") {
+			continue
+		}
+		for _, alg := range in.Choices {
+			if alg == "auto" {
+				continue
+			}
+			t.Run(in.Name+"="+alg, func(t *testing.T) {
+				if err := param.Set(in.Name, alg); err != nil {
+					t.Fatal(err)
+				}
+				defer param.Unset(in.Name)
+				for _, p := range []int{1, 2, 3, 5, 8, 17} {
+					err := commtest.Run(p, func(c *comm.Comm) error {
+						for _, n := range []int{0, 7, 1000} {
+							if err := allCollectives(c, n); err != nil {
+								return fmt.Errorf("n=%d: %w", n, err)
+							}
+						}
+						return nil
+					})
+					if err != nil {
+						t.Fatalf("p=%d: %v", p, err)
+					}
+				}
+			})
+		}
 	}
 }
