@@ -296,7 +296,14 @@ type rankExit struct {
 func (j *job) run(ctx context.Context) (Result, error) {
 	n := j.jm.Size
 	res := Result{Rank: -1, JobID: j.id}
-	srv, err := bootstrap.NewServer(n, j.secret, j.logf)
+	// The service's own lines (strangers dropped) matter while the job
+	// runs; once every rank has exited they would follow the summary.
+	var ended atomic.Bool
+	srv, err := bootstrap.NewServer(n, j.secret, func(format string, args ...any) {
+		if !ended.Load() {
+			j.logf(format, args...)
+		}
+	})
 	if err != nil {
 		return res, err
 	}
@@ -323,6 +330,7 @@ func (j *job) run(ctx context.Context) (Result, error) {
 		exited: make([]bool, n), statuses: make([]ExitStatus, n),
 		left: make([]int, n), leftC: make(chan int, n)}
 	sv.loop(ctx)
+	ended.Store(true)
 	// Every rank has exited; end whatever they left behind.
 	j.killAll(n)
 	j.closeOutputs()
@@ -357,14 +365,15 @@ type supervisor struct {
 	// left[r] is the order in which rank r's connection closed without
 	// Finalize (1 for the first); 0 if it has not. The rank whose
 	// connection closed first is the cause of the failures that follow.
-	left    []int
-	nleft   int
-	leftC   chan int // a rank left a while ago and may still be running
-	stop    *stopReason
-	culprit int // stop names this rank, whose exit is still awaited; -1 if none
-	stopped int // ranks still running when the job was stopped
-	killC   <-chan time.Time
-	signals int
+	left      []int
+	nleft     int
+	leftC     chan int // a rank left a while ago and may still be running
+	stop      *stopReason
+	culprit   int // stop names this rank, whose exit is still awaited; -1 if none
+	stopped   int // ranks still running when the job was stopped
+	killC     <-chan time.Time
+	killedAll bool // the launcher sent SIGKILL to every rank
+	signals   int
 }
 
 func (sv *supervisor) host(r int) string { return sv.nodeName[sv.jm.RankNode[r]] }
@@ -402,6 +411,7 @@ func (sv *supervisor) loop(ctx context.Context) {
 			sv.beginStop(&stopReason{rank: -1, code: 1, summary: fmt.Sprintf("stopped: %v", ctx.Err())})
 		case <-sv.killC:
 			sv.killC = nil
+			sv.killedAll = true
 			sv.killAll(len(sv.procs))
 		}
 	}
@@ -489,7 +499,7 @@ func (sv *supervisor) exit(e rankExit) {
 		if e.rank == sv.culprit {
 			sv.culprit = -1
 			why := sv.classify(e.rank, e.st, sv.srv.State(e.rank))
-			if why == nil || e.st.Signal == syscall.SIGTERM || e.st.Signal == syscall.SIGKILL {
+			if why == nil || (e.st.Signal == syscall.SIGKILL && sv.killedAll) {
 				why = sv.leftReason(e.rank)
 			}
 			sv.stop.summary, sv.stop.code = why.summary, why.code
@@ -523,7 +533,12 @@ func (sv *supervisor) beginStop(why *stopReason) {
 	}
 	sv.stop = why
 	for r, p := range sv.procs {
-		if !sv.exited[r] {
+		switch {
+		case sv.exited[r]:
+		case r == sv.culprit:
+			// Its connection is gone: it is dying of its own cause, which
+			// its exit status will tell, unless the kill comes first.
+		default:
 			if r != why.rank {
 				sv.stopped++
 			}

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -247,7 +248,12 @@ func (s *Server) serve(conn net.Conn) {
 	br := bufio.NewReader(conn)
 	sc, err := s.handshake(conn, br)
 	if err != nil {
-		s.logf("bootstrap: dropped connection from %s: %v", conn.RemoteAddr(), err)
+		// A peer that vanished without a word (a rank killed while
+		// connecting, a port scan) is not worth a line; one that said
+		// something wrong, or nothing for too long, is.
+		if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, net.ErrClosed) {
+			s.logf("bootstrap: dropped connection from %s: %v", conn.RemoteAddr(), err)
+		}
 		return
 	}
 	for {
