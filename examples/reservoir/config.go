@@ -116,10 +116,10 @@ func caseConfig(name string) (config, error) {
 		c.Snaps = []float64{0.2, 0.4, 0.6}
 	case "fivespot":
 		// Quarter five-spot: injector and producer in opposite corners.
-		c.NX, c.NY, c.NZ = 64, 64, 1
-		c.DX, c.DY, c.DZ = 5, 5, 5
-		c.PVI = 1.5
-		c.Snaps = []float64{0.25, 0.5, 1.0}
+		c.NX, c.NY, c.NZ = 32, 32, 1
+		c.DX, c.DY, c.DZ = 10, 10, 5
+		c.PVI = 1.2
+		c.Snaps = []float64{0.3, 0.6, 0.9}
 	case "free":
 		c.NX, c.NY, c.NZ = 32, 32, 8
 		c.DX, c.DY, c.DZ = 10, 10, 2
