@@ -420,15 +420,23 @@ func (e *Engine) Alloc(h *transport.Header) []byte {
 	return getBuf(n)
 }
 
+// takePosted removes and returns the first posted receive of ctx that
+// matches (src, tag), or nil. Called with e.mu held.
+func (e *Engine) takePosted(q *queue, src int, tag int32) *Request {
+	for i, r := range q.posted {
+		if matches(r, src, tag) {
+			q.posted = append(q.posted[:i], q.posted[i+1:]...)
+			return r
+		}
+	}
+	return nil
+}
+
 func (e *Engine) allocEager(h *transport.Header, n int) []byte {
 	src := int(h.Source)
 	e.mu.Lock()
 	q := e.queue(h.Context)
-	for i, r := range q.posted {
-		if !matches(r, src, h.Tag) {
-			continue
-		}
-		q.posted = append(q.posted[:i], q.posted[i+1:]...)
+	if r := e.takePosted(q, src, h.Tag); r != nil {
 		e.mu.Unlock()
 		r.status = Status{Source: src, Tag: int(h.Tag), Bytes: n}
 		if n <= len(r.buf) {
@@ -524,11 +532,7 @@ func (e *Engine) deliverRTS(h *transport.Header, desc []byte) {
 		sreq: h.SReq, flags: h.Flags, desc: desc}
 	e.mu.Lock()
 	q := e.queue(h.Context)
-	for i, r := range q.posted {
-		if !matches(r, src, h.Tag) {
-			continue
-		}
-		q.posted = append(q.posted[:i], q.posted[i+1:]...)
+	if r := e.takePosted(q, src, h.Tag); r != nil {
 		e.mu.Unlock()
 		r.status = Status{Source: src, Tag: int(h.Tag), Bytes: m.size}
 		// Off the receive context: a handler that sends could deadlock two
