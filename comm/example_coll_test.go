@@ -389,3 +389,97 @@ func ExampleNeighborAlltoall() {
 	})
 	// Output: from below: 3.5 from above: 1
 }
+
+func ExampleIbarrier() {
+	_ = commtest.Run(3, func(c *comm.Comm) error {
+		req, err := comm.Ibarrier(c)
+		if err != nil {
+			return err
+		}
+		// ... work that does not depend on the others ...
+		if _, err := req.Wait(); err != nil {
+			return err
+		}
+		if c.Rank() == 0 {
+			fmt.Println("everyone has arrived")
+		}
+		return nil
+	})
+	// Output: everyone has arrived
+}
+
+func ExampleIbcast() {
+	_ = commtest.Run(3, func(c *comm.Comm) error {
+		cfg := make([]int32, 2)
+		if c.Rank() == 0 {
+			cfg[0], cfg[1] = 64, 128
+		}
+		req, err := comm.Ibcast(c, cfg, 0)
+		if err != nil {
+			return err
+		}
+		if _, err := req.Wait(); err != nil {
+			return err
+		}
+		if c.Rank() == 2 {
+			fmt.Println(cfg)
+		}
+		return nil
+	})
+	// Output: [64 128]
+}
+
+func ExampleIreduce() {
+	_ = commtest.Run(4, func(c *comm.Comm) error {
+		count := make([]int64, 1)
+		req, err := comm.Ireduce(c, []int64{int64(10 * c.Rank())}, count, comm.Sum, 1)
+		if err != nil {
+			return err
+		}
+		if _, err := req.Wait(); err != nil {
+			return err
+		}
+		if c.Rank() == 1 {
+			fmt.Println(count[0])
+		}
+		return nil
+	})
+	// Output: 60
+}
+
+func ExampleIallgather() {
+	_ = commtest.Run(3, func(c *comm.Comm) error {
+		loads := make([]float64, c.Size())
+		req, err := comm.Iallgather(c, []float64{float64(c.Rank()) / 2}, loads)
+		if err != nil {
+			return err
+		}
+		if _, err := req.Wait(); err != nil {
+			return err
+		}
+		if c.Rank() == 0 {
+			fmt.Println(loads)
+		}
+		return nil
+	})
+	// Output: [0 0.5 1]
+}
+
+func ExampleIalltoall() {
+	_ = commtest.Run(2, func(c *comm.Comm) error {
+		send := []int{c.Rank()*2 + 0, c.Rank()*2 + 1}
+		recv := make([]int, 2)
+		req, err := comm.Ialltoall(c, send, recv)
+		if err != nil {
+			return err
+		}
+		if _, err := req.Wait(); err != nil {
+			return err
+		}
+		if c.Rank() == 1 {
+			fmt.Println(recv)
+		}
+		return nil
+	})
+	// Output: [1 3]
+}
