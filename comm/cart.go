@@ -107,6 +107,7 @@ func (c *Comm) Cart(dims []int, periodic []bool, reorder bool) (*Comm, error) {
 		return nil, c.fail(name, -1, err)
 	}
 	if c.rank >= n {
+		poolOf(c.w).release(ctx) // not a member: the id stays free here
 		return nil, nil
 	}
 	nc := c.newComm(slices.Clone(c.group[:n]), ctx)

@@ -269,3 +269,29 @@ func TestManyCommunicators(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestContextsOfNonMembers: ranks left out of a new communicator do not
+// keep its context id, so they can go on creating communicators.
+func TestContextsOfNonMembers(t *testing.T) {
+	err := commtest.Run(2, func(c *comm.Comm) error {
+		for i := 0; i < 5000; i++ {
+			color := 0
+			if c.Rank() == 1 {
+				color = comm.Undefined
+			}
+			d, err := c.Split(color, 0)
+			if err != nil {
+				return fmt.Errorf("split %d: %w", i, err)
+			}
+			if d != nil {
+				if err := d.Free(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

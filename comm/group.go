@@ -150,6 +150,7 @@ func (c *Comm) Split(color, key int) (*Comm, error) {
 		return nil, c.fail("split", -1, err)
 	}
 	if color == Undefined {
+		poolOf(c.w).release(ctx) // not a member: the id stays free here
 		return nil, nil
 	}
 	var members []int // ranks of c
@@ -198,7 +199,11 @@ func (c *Comm) Create(g Group) (*Comm, error) {
 	if err != nil {
 		return nil, c.fail(name, -1, err)
 	}
-	return c.newComm(slices.Clone(g.world), ctx), nil
+	n := c.newComm(slices.Clone(g.world), ctx)
+	if n == nil {
+		poolOf(c.w).release(ctx) // not a member: the id stays free here
+	}
+	return n, nil
 }
 
 // Free releases c's context for reuse. Call it on every rank of c once
