@@ -32,6 +32,7 @@ const (
 
 // Frames of the child protocol.
 const (
+	burstFrames   = 40 // fit in the default ring: the child exits at once
 	tagStop       = -1 // Ctrl: close and exit 0
 	tagExposeBack = 7  // single-copy RTS: fetch, then expose the copy back
 )
@@ -93,6 +94,7 @@ func (h *childHandler) Fail(peer int, err error) { h.failed = err }
 //	      back in an RTS if its tag is tagExposeBack; answer a Sync flag
 //	      on other frames with a Fin.
 //	hang: connect, then wait to be killed.
+//	burst: send burstFrames frames, then exit without closing.
 //	early: create the segment, connect to nobody, wait to be killed.
 func runChild(role string) error {
 	secret, err := hex.DecodeString(os.Getenv(envSecret))
@@ -118,6 +120,19 @@ func runChild(role string) error {
 		for {
 			tr.Block(time.Second)
 		}
+	}
+	if role == "burst" {
+		ep, err := tr.Endpoint(0, os.Getenv(envPeer))
+		if err != nil {
+			return err
+		}
+		for i := 0; i < burstFrames; i++ {
+			h := transport.Header{Kind: transport.KindEager, Source: 1, Seq: uint64(i), Len: 100}
+			if err := ep.Send(&h, fill(make([]byte, 100), byte(i))); err != nil {
+				return err
+			}
+		}
+		os.Exit(0) // without Close: to its peer, an exit
 	}
 	if role != "echo" {
 		return fmt.Errorf("unknown role %q", role)
@@ -454,4 +469,37 @@ func TestProcessKilled(t *testing.T) {
 			t.Errorf("RemoveJob(%s) touched job %s: %v", job, other, l)
 		}
 	})
+}
+
+// TestProcessExitsAfterSending: frames a peer wrote before it exited are
+// delivered, and only then is its exit reported.
+func TestProcessExitsAfterSending(t *testing.T) {
+	job, secret := testJobID(), testSecret()
+	rec := transporttest.NewRecorder()
+	tr := parentOf(t, job, secret, rec, "")
+	c := startChild(t, "burst", job, secret, tr, "")
+	if err := c.wait(t); err != nil {
+		t.Fatalf("child: %v", err)
+	}
+	if err := tr.ConnectAll(map[int]string{1: c.addr}); err != nil {
+		t.Fatal(err)
+	}
+	pollUntil(t, tr, "Fail for the exited child", func() bool { return len(rec.Fails(1)) > 0 })
+	frames := rec.Frames()
+	if len(frames) != burstFrames {
+		t.Fatalf("%d frames delivered before the exit was reported, want %d", len(frames), burstFrames)
+	}
+	for i, f := range frames {
+		if f.Header.Seq != uint64(i) || !bytes.Equal(f.Payload, fill(make([]byte, 100), byte(i))) {
+			t.Errorf("frame %d: %v or corrupted", i, &f.Header)
+		}
+	}
+	if err := rec.Fails(1)[0]; !errors.Is(err, ErrPeerExited) {
+		t.Errorf("Fail(1, %v), want ErrPeerExited", err)
+	}
+	if v := rec.Violations(); len(v) > 0 {
+		t.Error(v)
+	}
+	tr.Close()
+	checkNoResidue(t, job)
 }

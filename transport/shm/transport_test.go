@@ -637,3 +637,64 @@ func TestMalformedFrameFails(t *testing.T) {
 		})
 	}
 }
+
+// TestLocalPeersSubset runs a job of six where ranks 1, 3 and 4 share a
+// node: they reach each other, and nobody else, through shared memory.
+func TestLocalPeersSubset(t *testing.T) {
+	job, secret := testJobID(), testSecret()
+	local := []int{4, 1, 3}
+	trs := map[int]*Transport{}
+	recs := map[int]*transporttest.Recorder{}
+	for _, r := range local {
+		recs[r] = transporttest.NewRecorder()
+		tr, err := New(Config{Rank: r, Size: 6, JobID: job, Secret: secret, Handler: recs[r], LocalPeers: local})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tr.Close() })
+		trs[r] = tr
+	}
+	t.Cleanup(func() { checkNoResidue(t, job) })
+	cards := map[int]string{}
+	for r, tr := range trs {
+		cards[r] = tr.Address()
+	}
+	for _, tr := range trs {
+		if err := tr.ConnectAll(cards); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := trs[1].ConnectAll(map[int]string{2: cards[3]}); err == nil || !strings.Contains(err.Error(), "rank 2 is not on this node") {
+		t.Errorf("ConnectAll to a rank on another node: %v", err)
+	}
+	for _, bad := range []int{0, 2, 5, -1, 6} {
+		if _, err := trs[1].Endpoint(bad, cards[3]); err == nil {
+			t.Errorf("Endpoint(%d) from rank 1 succeeded", bad)
+		}
+	}
+	for src, tr := range trs {
+		for dst := range trs {
+			e, err := tr.Endpoint(dst, cards[dst])
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := transport.Header{Kind: transport.KindEager, Source: int32(src), Tag: int32(dst), Len: 1}
+			if err := e.Send(&h, []byte{byte(src)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for dst, tr := range trs {
+		pollUntil(t, tr, "a frame from each local rank", func() bool { return len(recs[dst].Frames()) == 3 })
+		from := map[int32]bool{}
+		for _, f := range recs[dst].Frames() {
+			from[f.Header.Source] = true
+			if f.Header.Tag != int32(dst) || f.Payload[0] != byte(f.Header.Source) {
+				t.Errorf("rank %d got %v", dst, &f.Header)
+			}
+		}
+		if !from[1] || !from[3] || !from[4] {
+			t.Errorf("rank %d heard from %v, want 1, 3 and 4", dst, from)
+		}
+	}
+}
