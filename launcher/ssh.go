@@ -156,7 +156,7 @@ func startSSHAgent(s *AgentStarter, host string, addrs []string, failed chan<- e
 		if err != nil {
 			msg := stderr.String()
 			if msg == "" {
-				msg = "no message"
+				msg = "(it printed nothing)"
 			}
 			select {
 			case failed <- fmt.Errorf("%s %s: %v: %s", sshCmd[0], host, err, msg):
@@ -172,6 +172,7 @@ func startSSHAgent(s *AgentStarter, host string, addrs []string, failed chan<- e
 			return // ssh failed; its exit reports it
 		}
 		if strings.TrimSpace(line) == "MPX-NEED" {
+			s.logf("node %s has no copy of this mpx: sending it (%.1f MB) over SSH", host, float64(b.size)/1e6)
 			f, err := os.Open(b.path)
 			if err == nil {
 				_, err = io.Copy(stdin, f)

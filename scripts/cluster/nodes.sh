@@ -89,7 +89,6 @@ Host *
 	ConnectTimeout 5
 	ServerAliveInterval 2
 	ServerAliveCountMax 3
-	LogLevel ERROR
 EOF
 	for i in $(seq 1 "$n"); do
 		ns="mpx-$id-n$i"

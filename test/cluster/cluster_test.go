@@ -1,0 +1,317 @@
+//go:build cluster
+
+// Package cluster holds the multi-node tests: several nodes made of network
+// namespaces with an sshd each (scripts/cluster/nodes.sh), and a one-node
+// Slurm (scripts/cluster/slurm.sh). They need root and build only with the
+// "cluster" tag:
+//
+//	go test -tags cluster -v -timeout 15m ./test/cluster/
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rig is the node rig shared by the SSH tests.
+var rig struct {
+	dir   string   // nodes.sh state and env
+	bin   string   // DIR/bin: mpx and the rank programs (hidden on the bare node)
+	nodes []string // node addresses; the last one is bare (no mpx installed)
+	ns    []string // their namespaces
+	ssh   string   // --launch-agent value
+	repo  string
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	if os.Getuid() != 0 {
+		fmt.Fprintln(os.Stderr, "test/cluster: must run as root (network namespaces, sshd, Slurm)")
+		return 1
+	}
+	repo, err := filepath.Abs("../..")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	rig.repo = repo
+	tmp, err := os.MkdirTemp("", "mpx-cluster-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	rig.dir = filepath.Join(tmp, "rig")
+	up := exec.Command(filepath.Join(repo, "scripts/cluster/nodes.sh"), "up", "3", rig.dir)
+	up.Env = append(os.Environ(), "MPX_CLUSTER_BARE=3")
+	up.Stdout, up.Stderr = os.Stderr, os.Stderr
+	if err := up.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "test/cluster: nodes.sh up: %v\n", err)
+		exec.Command(filepath.Join(repo, "scripts/cluster/nodes.sh"), "down", rig.dir).Run()
+		return 1
+	}
+	defer func() {
+		down := exec.Command(filepath.Join(repo, "scripts/cluster/nodes.sh"), "down", rig.dir)
+		down.Stdout, down.Stderr = os.Stderr, os.Stderr
+		down.Run()
+	}()
+	env, err := os.ReadFile(filepath.Join(rig.dir, "env"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	vars := map[string]string{}
+	for _, line := range strings.Split(string(env), "\n") {
+		k, v, ok := strings.Cut(strings.TrimPrefix(line, "export "), "=")
+		if ok {
+			vars[k] = strings.Trim(v, `"`)
+		}
+	}
+	rig.bin = vars["MPX_CLUSTER_BIN"]
+	rig.nodes = strings.Fields(vars["MPX_CLUSTER_NODES"])
+	rig.ns = strings.Fields(vars["MPX_CLUSTER_NS"])
+	rig.ssh = "ssh -F " + vars["MPX_CLUSTER_SSH_CONFIG"]
+	for name, pkg := range map[string]string{"mpx": "./cmd/mpx", "ring": "./examples/ring", "hello": "./examples/hello", "pmi2probe": "./test/cluster/testdata/pmi2probe"} {
+		b := exec.Command("go", "build", "-o", filepath.Join(rig.bin, name), pkg)
+		b.Dir = repo
+		if out, err := b.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "test/cluster: building %s: %v\n%s", pkg, err, out)
+			return 1
+		}
+	}
+	return m.Run()
+}
+
+// hostfile writes a hostfile of the given nodes (1-based), slots each.
+func hostfile(t *testing.T, slots int, nodes ...int) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("# written by the cluster tests\n")
+	for _, n := range nodes {
+		fmt.Fprintf(&b, "%s slots=%d\n", rig.nodes[n-1], slots)
+	}
+	p := filepath.Join(t.TempDir(), "hosts")
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+	elapsed        time.Duration
+}
+
+// mpx runs the rig's mpx with a deadline, from a directory every node has.
+func mpx(t *testing.T, deadline time.Duration, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(rig.bin, "mpx"), args...)
+	cmd.Dir = os.TempDir()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String(), elapsed: time.Since(start)}
+	if ctx.Err() != nil {
+		t.Fatalf("mpx %s: still running after %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), deadline, r.stdout, r.stderr)
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// leftovers lists the processes other than sshd still running in the
+// nodes' namespaces.
+func leftovers() []string {
+	var left []string
+	for i, ns := range rig.ns {
+		out, _ := exec.Command("ip", "netns", "pids", ns).Output()
+		for _, pid := range strings.Fields(string(out)) {
+			comm, _ := os.ReadFile("/proc/" + pid + "/comm")
+			name := strings.TrimSpace(string(comm))
+			if name != "sshd" && name != "" {
+				left = append(left, fmt.Sprintf("node %d: %s (pid %s)", i+1, name, pid))
+			}
+		}
+	}
+	return left
+}
+
+// checkClean fails unless nothing but sshd runs on any node within 10s.
+func checkClean(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		left := leftovers()
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("left running on the nodes: %s", strings.Join(left, ", "))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func TestTwoNodesTwoRanks(t *testing.T) {
+	hf := hostfile(t, 2, 1, 2)
+	r := mpx(t, time.Minute, "run", "--hostfile", hf, "--launch-agent", rig.ssh, "--display-map", filepath.Join(rig.bin, "ring"), "-laps", "20")
+	if r.code != 0 || !strings.Contains(r.stdout, "ring: 20 laps over 4 ranks, token 120 (expected 120): ok") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	for _, n := range rig.nodes[:2] {
+		if !strings.Contains(r.stderr, "Data for node: "+n+"\tNum slots: 2\tMax slots: unlimited\tNum procs: 2") {
+			t.Errorf("map lacks node %s:\n%s", n, r.stderr)
+		}
+	}
+	r = mpx(t, time.Minute, "run", "-H", rig.nodes[0]+","+rig.nodes[1], "--map-by", "node", "--launch-agent", rig.ssh, "-x", "MPXTEST=1",
+		filepath.Join(rig.bin, "hello"))
+	if r.code != 0 || strings.Count(r.stdout, "hello from rank") != 2 {
+		t.Fatalf("-H: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	checkClean(t)
+}
+
+// TestThreeNodesBare runs on three nodes from a hostfile; mpx is not
+// installed on the third, so the launcher streams itself there, and the
+// rank program goes to every node by --preload-binary.
+func TestThreeNodesBare(t *testing.T) {
+	hf := hostfile(t, 2, 1, 2, 3)
+	r := mpx(t, 2*time.Minute, "run", "--hostfile", hf, "--launch-agent", rig.ssh, "--preload-binary", "--report-bindings",
+		filepath.Join(rig.bin, "ring"), "-laps", "10")
+	if r.code != 0 || !strings.Contains(r.stdout, "ring: 10 laps over 6 ranks, token 150 (expected 150): ok") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	want := "node " + rig.nodes[2] + " has no copy of this mpx: sending it"
+	if !strings.Contains(r.stderr, want) || strings.Count(r.stderr, "has no copy of this mpx") != 1 {
+		t.Errorf("stderr does not say (only) the bare node got mpx streamed:\n%s", r.stderr)
+	}
+	if n := strings.Count(r.stderr, "MCW rank"); n != 6 {
+		t.Errorf("%d binding reports, want 6:\n%s", n, r.stderr)
+	}
+	// Without --preload-binary the bare node cannot find the program.
+	r = mpx(t, time.Minute, "run", "--hostfile", hf, "--launch-agent", rig.ssh, filepath.Join(rig.bin, "ring"))
+	if r.code == 0 || !strings.Contains(r.stderr, "on host "+rig.nodes[2]) {
+		t.Errorf("without preload: exit %d, stderr: %s", r.code, r.stderr)
+	}
+	checkClean(t)
+}
+
+// whenRunning calls fn once a process named prog runs on node i (1-based).
+func whenRunning(i int, prog string, fn func()) {
+	go func() {
+		for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			out, _ := exec.Command("ip", "netns", "pids", rig.ns[i-1]).Output()
+			for _, pid := range strings.Fields(string(out)) {
+				comm, _ := os.ReadFile("/proc/" + pid + "/comm")
+				if strings.TrimSpace(string(comm)) == prog {
+					time.Sleep(time.Second) // the job is under way
+					fn()
+					return
+				}
+			}
+		}
+	}()
+}
+
+func TestLinkDown(t *testing.T) {
+	hf := hostfile(t, 2, 1, 2, 3)
+	cut := make(chan time.Time, 1)
+	whenRunning(2, "ring", func() {
+		exec.Command(filepath.Join(rig.repo, "scripts/cluster/nodes.sh"), "link", rig.dir, "2", "down").Run()
+		cut <- time.Now()
+	})
+	defer exec.Command(filepath.Join(rig.repo, "scripts/cluster/nodes.sh"), "link", rig.dir, "2", "up").Run()
+	r := mpx(t, 2*time.Minute, "run", "--hostfile", hf, "--launch-agent", rig.ssh, "--preload-binary", filepath.Join(rig.bin, "ring"), "-laps", "1000000000")
+	if r.code == 0 || !strings.Contains(r.stderr, "node "+rig.nodes[1]+": no heartbeat from its agent") {
+		t.Fatalf("exit %d, want a failure naming node %s\nstderr: %s", r.code, rig.nodes[1], r.stderr)
+	}
+	select {
+	case at := <-cut:
+		// Detection takes launcher_heartbeat_timeout (3s); stopping the
+		// other nodes a little more.
+		if d := time.Since(at); d > 15*time.Second {
+			t.Errorf("the job ended %v after the link went down", d)
+		}
+		t.Logf("the job ended %v after the link went down", time.Since(at).Round(100*time.Millisecond))
+	default:
+		t.Error("the job failed before the link was cut")
+	}
+	checkClean(t) // the cut-off node's agent stops its ranks by itself
+}
+
+func TestAgentKilled(t *testing.T) {
+	hf := hostfile(t, 2, 1, 2)
+	whenRunning(2, "ring", func() {
+		out, _ := exec.Command("ip", "netns", "pids", rig.ns[1]).Output()
+		for _, pid := range strings.Fields(string(out)) {
+			cmdline, _ := os.ReadFile("/proc/" + pid + "/cmdline")
+			if bytes.Contains(cmdline, []byte("\x00agent\x00")) {
+				n, _ := strconv.Atoi(pid)
+				if p, err := os.FindProcess(n); err == nil {
+					p.Kill()
+				}
+			}
+		}
+	})
+	r := mpx(t, 2*time.Minute, "run", "--hostfile", hf, "--launch-agent", rig.ssh, filepath.Join(rig.bin, "ring"), "-laps", "1000000000")
+	if r.code == 0 || !strings.Contains(r.stderr, "node "+rig.nodes[1]+": the agent's connection ended") {
+		t.Fatalf("exit %d, want a failure naming node %s\nstderr: %s", r.code, rig.nodes[1], r.stderr)
+	}
+	checkClean(t)
+}
+
+func TestSSHFailure(t *testing.T) {
+	r := mpx(t, time.Minute, "run", "-H", rig.nodes[0]+",nosuchnode.invalid", "--launch-agent", rig.ssh, filepath.Join(rig.bin, "hello"))
+	if r.code == 0 || !strings.Contains(r.stderr, "nosuchnode.invalid") || !strings.Contains(r.stderr, "ssh: Could not resolve hostname") {
+		t.Fatalf("exit %d, want SSH's own message\nstderr: %s", r.code, r.stderr)
+	}
+	checkClean(t)
+}
+
+// TestSlurm starts a one-node Slurm and runs jobs through salloc + mpx run
+// and through srun --mpi=pmi2 with the PMI-2 client.
+func TestSlurm(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "slurm")
+	script := filepath.Join(rig.repo, "scripts/cluster/slurm.sh")
+	up := exec.Command(script, "up", dir)
+	if out, err := up.CombinedOutput(); err != nil {
+		exec.Command(script, "down", dir).Run()
+		t.Fatalf("slurm.sh up: %v\n%s", err, out)
+	}
+	defer exec.Command(script, "down", dir).Run()
+	slurm := func(args ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+		cmd.Env = append(os.Environ(), "SLURM_CONF="+filepath.Join(dir, "slurm.conf"))
+		cmd.Dir = os.TempDir()
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := slurm("salloc", "-N", "1", "-n", "2", filepath.Join(rig.bin, "mpx"), "run", "--display-map", filepath.Join(rig.bin, "ring"), "-laps", "5")
+	if err != nil || !strings.Contains(out, "ring: 5 laps over 2 ranks, token 5 (expected 5): ok") || !strings.Contains(out, "Num procs: 2") {
+		t.Errorf("salloc ... mpx run: %v\n%s", err, out)
+	}
+	out, err = slurm("srun", "--mpi=pmi2", "-n", "2", filepath.Join(rig.bin, "pmi2probe"))
+	if err != nil || strings.Count(out, " ok\n") != 2 || !strings.Contains(out, "rank 1 of 2 node 0 local 1/2") {
+		t.Errorf("srun --mpi=pmi2: %v\n%s", err, out)
+	}
+}
