@@ -16,6 +16,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/mpx-hpc/mpx/comm"
@@ -176,6 +177,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if cfg.Snaps, err = parseList(*snaps); err != nil {
 		return config{}, fmt.Errorf("-snap %w", err)
+	}
+	snapSet := false
+	fs.Visit(func(f *flag.Flag) { snapSet = snapSet || f.Name == "snap" })
+	if !snapSet {
+		// The case's own snapshot times give way to a shorter -pvi.
+		cfg.Snaps = slices.DeleteFunc(cfg.Snaps, func(v float64) bool { return v > cfg.PVI })
 	}
 	if len(wells) > 0 {
 		for _, w := range wells {

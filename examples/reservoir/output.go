@@ -200,12 +200,12 @@ func (o *output) satPlot(sat []float64, tD float64, name string) error {
 		k := cfg.Layer
 		pl = plane{nc: cfg.NX, nr: cfg.NY, dx: cfg.DX, dy: cfg.DY,
 			z: func(c, r int) float64 { return sat[c+cfg.NX*(r+cfg.NY*k)] }}
-		p.Title.Text = fmt.Sprintf("Water saturation, layer %d, at %.3f PVI", k, tD)
+		p.Title.Text = fmt.Sprintf("Water saturation, layer %d, at %.3f PVI (blue 0, red 1)", k, tD)
 		p.Y.Label.Text = "y (m)"
 	} else {
 		pl = plane{nc: cfg.NX, nr: cfg.NZ, dx: cfg.DX, dy: cfg.DZ,
 			z: func(c, r int) float64 { return sat[c+cfg.NX*cfg.NY*r] }}
-		p.Title.Text = fmt.Sprintf("Water saturation (x-z section) at %.3f PVI", tD)
+		p.Title.Text = fmt.Sprintf("Water saturation (x-z section) at %.3f PVI (blue 0, red 1)", tD)
 		p.Y.Label.Text = "z (m)"
 	}
 	p.X.Label.Text = "x (m)"

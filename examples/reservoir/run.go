@@ -169,9 +169,17 @@ func run(t team, cfg *config) (*result, error) {
 	if wl != nil {
 		res.BL = checkBL(cfg, wl, res)
 		b := res.BL
-		logf("Buckley-Leverett (Welge) at t_D %.4f: shock saturation %.4f (simulated %.4f), front x_D %.4f (simulated %.4f, error %.2f%%), profile L1 error %.4f\n",
-			b.TD, b.Shock, b.ShockSim, b.Front, b.FrontSim, 100*(b.FrontSim-b.Front)/b.Front, b.L1)
-		logf("Buckley-Leverett breakthrough: analytic %.4f PVI, simulated %.4f PVI (water cut %.3g)\n", b.TBreak, b.TBreakSim, cfg.BTCut)
+		if math.IsNaN(b.FrontSim) {
+			logf("Buckley-Leverett (Welge) at t_D %.4f: the front (x_D %.4f) has left the domain; profile L1 error %.4f\n", b.TD, b.Front, b.L1)
+		} else {
+			logf("Buckley-Leverett (Welge) at t_D %.4f: shock saturation %.4f (simulated %.4f), front x_D %.4f (simulated %.4f, error %.2f%%), profile L1 error %.4f\n",
+				b.TD, b.Shock, b.ShockSim, b.Front, b.FrontSim, 100*(b.FrontSim-b.Front)/b.Front, b.L1)
+		}
+		if math.IsNaN(b.TBreakSim) {
+			logf("Buckley-Leverett breakthrough: analytic %.4f PVI, not reached in the run\n", b.TBreak)
+		} else {
+			logf("Buckley-Leverett breakthrough: analytic %.4f PVI, simulated %.4f PVI (water cut %.3g)\n", b.TBreak, b.TBreakSim, cfg.BTCut)
+		}
 	}
 	if math.IsNaN(res.Breakthrough) {
 		logf("no breakthrough by %.4f PVI (water cut stayed below %.3g)\n", res.TD, cfg.BTCut)
