@@ -44,6 +44,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "cg:", err)
 		return 2
 	}
+	if _, _, err := procGrid(world.Size()); err != nil {
+		// Every rank sees the same count; rank 0 says why they all stop.
+		if world.Rank() == 0 {
+			fmt.Fprintln(stderr, "cg:", err)
+		}
+		world.Finalize()
+		return 2
+	}
 	var log io.Writer
 	if world.Rank() == 0 {
 		log = stdout

@@ -44,6 +44,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "mg:", err)
 		return 2
 	}
+	if _, err := procDims(world.Size(), p.N); err != nil {
+		// Every rank sees the same count; rank 0 says why they all stop.
+		if world.Rank() == 0 {
+			fmt.Fprintln(stderr, "mg:", err)
+		}
+		world.Finalize()
+		return 2
+	}
 	var log io.Writer
 	if world.Rank() == 0 {
 		log = stdout

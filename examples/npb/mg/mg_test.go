@@ -233,3 +233,43 @@ func TestRunExitStatus(t *testing.T) {
 		t.Errorf("class Z: exit %d, stderr %q", code, errb.String())
 	}
 }
+
+// BenchmarkVCycle times one V-cycle plus residual of class W on b.N... ranks
+// given by the sub-benchmark name; the figure is the 58·n³ NPB count per
+// second.
+func BenchmarkVCycle(b *testing.B) {
+	p, err := npb.MG("W")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range []int{1, 2} {
+		b.Run(fmt.Sprintf("W/%d", n), func(b *testing.B) {
+			err := commtest.Run(n, func(c *comm.Comm) error {
+				s, err := newSolver(c, p)
+				if err != nil {
+					return err
+				}
+				if err := s.zran3(); err != nil {
+					return err
+				}
+				top := s.lv[s.lt]
+				if c.Rank() == 0 {
+					b.ResetTimer()
+				}
+				for i := 0; i < b.N; i++ {
+					if err := s.mg3P(); err != nil {
+						return err
+					}
+					if err := top.resid(s.u[s.lt], s.v, s.r[s.lt], s.w[0], s.w[1]); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(58*float64(p.N*p.N*p.N)*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mop/s")
+		})
+	}
+}
