@@ -619,7 +619,12 @@ func (t *Transport) reapDead() {
 		if state == peerAlive {
 			continue
 		}
-		p.in.mu.Lock()
+		// TryLock: the ring may be held by this very goroutine (a Handler
+		// that sends, waiting for space); then try again at the next poll.
+		if !p.in.mu.TryLock() {
+			t.deadPending.Store(true)
+			continue
+		}
 		p.in.drain()
 		p.in.mu.Unlock()
 		err := ErrPeerClosed
