@@ -213,7 +213,8 @@ func TestBuckleyLeverettCaseA(t *testing.T) {
 			if math.Abs(res.TD-tD) > 1e-12 {
 				t.Errorf("stopped at t_D %.15f", res.TD)
 			}
-			if e := math.Abs(res.BL.FrontSim-refFront) / refFront; !(e < 0.02) {
+			e := math.Abs(res.BL.FrontSim-refFront) / refFront
+			if !(e < 0.02) {
 				t.Errorf("front at x_D %.4f, reference %.4f: error %.2f%% (bound 2%%)", res.BL.FrontSim, refFront, 100*e)
 			}
 			l1 := 0.0
@@ -223,6 +224,7 @@ func TestBuckleyLeverettCaseA(t *testing.T) {
 			if !(l1 < 0.006) || math.Abs(l1-res.BL.L1) > 1e-4 {
 				t.Errorf("profile L1 error %.5f against the reference file, %.5f against own Welge; bound 0.006", l1, res.BL.L1)
 			}
+			t.Logf("front error %.2f%%, profile L1 error %.4f, mass balance %.2g", 100*e, l1, res.MaxMassErr)
 			if !(math.Abs(res.BL.ShockSim-res.BL.Shock) < 0.05) {
 				t.Errorf("saturation behind the front %.4f, Welge %.4f", res.BL.ShockSim, res.BL.Shock)
 			}
@@ -232,11 +234,14 @@ func TestBuckleyLeverettCaseA(t *testing.T) {
 			if first == nil {
 				first = res.Sat
 			} else {
+				worst := 0.0
 				for i := range first {
-					if d := math.Abs(first[i] - res.Sat[i]); d > 1e-6 {
-						t.Fatalf("cell %d: S %.12f on 1 rank, %.12f on %d", i, first[i], res.Sat[i], ranks)
-					}
+					worst = max(worst, math.Abs(first[i]-res.Sat[i]))
 				}
+				if !(worst < 1e-6) {
+					t.Errorf("saturation differs by %.3g between 1 and %d ranks (tolerance 1e-6)", worst, ranks)
+				}
+				t.Logf("largest saturation difference to 1 rank %.2g", worst)
 			}
 		})
 	}
