@@ -60,8 +60,11 @@ func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	finishRunCommand()
-	onUsage := func(c *cli.Context, err error, _ bool) error {
-		return usagef("%v (see `%s --help`)", err, c.Command.HelpName)
+	onUsage := func(c *cli.Context, err error, sub bool) error {
+		if sub && c.Command != nil {
+			return usagef("%s: %v (see `mpx %s --help`)", c.Command.Name, err, c.Command.Name)
+		}
+		return usagef("%v (see `mpx --help`)", err)
 	}
 	for _, cmd := range commands {
 		cmd.OnUsageError = onUsage
