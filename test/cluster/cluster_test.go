@@ -12,6 +12,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -312,6 +313,65 @@ func TestSlurm(t *testing.T) {
 	}
 	out, err = slurm("srun", "--mpi=pmi2", "-n", "2", filepath.Join(rig.bin, "pmi2probe"))
 	if err != nil || strings.Count(out, " ok\n") != 2 || !strings.Contains(out, "rank 1 of 2 node 0 local 1/2") {
-		t.Errorf("srun --mpi=pmi2: %v\n%s", err, out)
+		t.Errorf("srun --mpi=pmi2 pmi2probe: %v\n%s", err, out)
+	}
+	// A rank program started by srun alone, no mpx run: wire-up by PMI-2.
+	out, err = slurm("srun", "--mpi=pmi2", "-n", "2", filepath.Join(rig.bin, "ring"), "-laps", "7")
+	if err != nil || !strings.Contains(out, "ring: 7 laps over 2 ranks, token 7 (expected 7): ok") {
+		t.Errorf("srun --mpi=pmi2 ring: %v\n%s", err, out)
+	}
+}
+
+// TestPrestartedAgents runs jobs on agents started beforehand with
+// `mpx agent --listen` (as in containers), two jobs in a row on the same
+// agents, and refuses a launcher with the wrong secret.
+func TestPrestartedAgents(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "agent.key")
+	if err := os.WriteFile(key, []byte("prestarted-agent-secret-0123456789\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var agents []*exec.Cmd
+	for i := range 2 {
+		cmd := exec.Command("ip", "netns", "exec", rig.ns[i], filepath.Join(rig.bin, "mpx"), "agent",
+			"--listen", rig.nodes[i]+":7070", "--secret-file", key, "--node", rig.nodes[i])
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		agents = append(agents, cmd)
+	}
+	defer func() {
+		for _, a := range agents {
+			a.Process.Kill()
+			a.Wait()
+		}
+		checkClean(t)
+	}()
+	for _, n := range rig.nodes[:2] {
+		for try := 0; ; try++ {
+			c, err := net.DialTimeout("tcp", n+":7070", time.Second)
+			if err == nil {
+				c.Close()
+				break
+			}
+			if try == 50 {
+				t.Fatalf("agent on %s does not listen: %v", n, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	hf := hostfile(t, 2, 1, 2)
+	for job := range 2 {
+		r := mpx(t, time.Minute, "run", "--hostfile", hf, "--agent-port", "7070", "--agent-secret-file", key, filepath.Join(rig.bin, "ring"), "-laps", "3")
+		if r.code != 0 || !strings.Contains(r.stdout, "ring: 3 laps over 4 ranks, token 18 (expected 18): ok") {
+			t.Fatalf("job %d: exit %d\nstdout: %s\nstderr: %s", job, r.code, r.stdout, r.stderr)
+		}
+	}
+	bad := filepath.Join(dir, "bad.key")
+	os.WriteFile(bad, []byte("not-the-agents-secret-at-all\n"), 0o600)
+	r := mpx(t, time.Minute, "run", "--hostfile", hf, "--agent-port", "7070", "--agent-secret-file", bad, filepath.Join(rig.bin, "hello"))
+	if r.code == 0 || !strings.Contains(r.stderr, "secret") {
+		t.Fatalf("wrong secret: exit %d, stderr: %s", r.code, r.stderr)
 	}
 }
