@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"image/png"
 	"math"
 	"os"
@@ -304,4 +305,22 @@ func FuzzGhiaTable(f *testing.F) {
 			t.Error("ok with no points")
 		}
 	})
+}
+
+// BenchmarkSteps measures 100 pseudo-time steps on 129×129 (one op), on 1
+// and 4 in-process ranks: compute against message rounds.
+func BenchmarkSteps(b *testing.B) {
+	for _, ranks := range []int{1, 4} {
+		b.Run(fmt.Sprintf("ranks=%d", ranks), func(b *testing.B) {
+			for b.Loop() {
+				err := commtest.Run(ranks, func(c *comm.Comm) error {
+					_, err := solve(c, config{re: 100, n: 129, tol: 1e-12, maxSteps: 100, cfl: 2, quiet: true})
+					return err
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"image/png"
 	"math"
 	"os"
@@ -163,5 +164,22 @@ func TestConvergencePlot(t *testing.T) {
 	defer f.Close()
 	if cfg, err := png.DecodeConfig(f); err != nil || cfg.Width < 300 {
 		t.Errorf("png: %v %+v", err, cfg)
+	}
+}
+
+// BenchmarkCG32 measures one 32³ solve on 1 and 4 in-process ranks.
+func BenchmarkCG32(b *testing.B) {
+	for _, ranks := range []int{1, 4} {
+		b.Run(fmt.Sprintf("ranks=%d", ranks), func(b *testing.B) {
+			for b.Loop() {
+				err := commtest.Run(ranks, func(c *comm.Comm) error {
+					_, err := solveLevel(c, 32, 1e-12)
+					return err
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
