@@ -41,7 +41,7 @@ type sim struct {
 	r, z, d, q   []float64
 	rw, zw, dw   []float64
 	qw, red      []float64
-	buf          [3][4][]float64
+	send, recv   [3][2][]float64 // halo faces per dimension, below and above
 	fmax, pv, qt float64
 	// Perforation flows of the last pressure solve, m³/s, positive into the rock.
 	pq []float64
@@ -72,8 +72,8 @@ func newSim(cfg *config, t team) (*sim, error) {
 	for d := range 3 {
 		s.tr[d], s.flux[d] = alloc(), alloc()
 		face := b.cells() / b.l[d]
-		for i := range s.buf[d] {
-			s.buf[d][i] = make([]float64, face)
+		for i := range 2 {
+			s.send[d][i], s.recv[d][i] = make([]float64, face), make([]float64, face)
 		}
 	}
 	m := 0
@@ -164,24 +164,22 @@ func peaceman(kx, ky, dx, dy, dz float64, w well) (float64, error) {
 	return w.Frac * 2 * math.Pi * math.Sqrt(kx*ky) * dz / den, nil
 }
 
-// halo refreshes the halo cells of a from the face neighbours.
+// halo refreshes the face halo cells of a from the face neighbours.
 func (s *sim) halo(a []float64) error {
 	b := &s.b
 	for d := range 3 {
-		sLo, sHi, rLo, rHi := s.buf[d][0], s.buf[d][1], s.buf[d][2], s.buf[d][3]
-		s.face(d, 0, a, sLo, false)
-		s.face(d, b.l[d]-1, a, sHi, false)
-		if err := s.t.exchange(d, sLo, sHi, rLo, rHi); err != nil {
-			return err
-		}
-		if b.p[d] == 1 {
-			continue
-		}
+		s.face(d, 0, a, s.send[d][0], false)
+		s.face(d, b.l[d]-1, a, s.send[d][1], false)
+	}
+	if err := s.t.exchange(&s.send, &s.recv); err != nil {
+		return err
+	}
+	for d := range 3 {
 		if b.o[d] > 0 {
-			s.face(d, -1, a, rLo, true)
+			s.face(d, -1, a, s.recv[d][0], true)
 		}
 		if b.o[d]+b.l[d] < b.n[d] {
-			s.face(d, b.l[d], a, rHi, true)
+			s.face(d, b.l[d], a, s.recv[d][1], true)
 		}
 	}
 	return nil

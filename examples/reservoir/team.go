@@ -16,10 +16,11 @@ type team interface {
 	dims() [3]int
 	// coords is the process-grid position of rank r.
 	coords(r int) ([3]int, error)
-	// exchange sends sendLo to the neighbour below along dim and sendHi to
-	// the one above, and receives recvLo from below and recvHi from above.
-	// Missing neighbours (domain edge) are skipped.
-	exchange(dim int, sendLo, sendHi, recvLo, recvHi []float64) error
+	// exchange swaps faces with all face neighbours at once: for each
+	// dimension d, send[d][0] goes to the neighbour below and send[d][1]
+	// to the one above; recv[d][0] comes from below, recv[d][1] from
+	// above. Missing neighbours (domain edge) are skipped.
+	exchange(send, recv *[3][2][]float64) error
 	// sum and minimum reduce v element-wise over all ranks, in place.
 	sum(v []float64) error
 	minimum(v []float64) error
@@ -42,7 +43,7 @@ type commTeam struct {
 	c    *comm.Comm
 	p    [3]int
 	nbr  [3][2]int // lo, hi neighbour per dimension (comm.ProcNull at edges)
-	reqs [4]*comm.Request
+	reqs []*comm.Request
 }
 
 // newCommTeam lays the ranks of c out as a px×py×pz Cartesian grid
@@ -91,24 +92,41 @@ func (t *commTeam) gather(local, all []float64) error {
 	return comm.Gather(t.c, local, all, 0)
 }
 
-func (t *commTeam) exchange(d int, sendLo, sendHi, recvLo, recvHi []float64) error {
-	lo, hi := t.nbr[d][0], t.nbr[d][1]
-	if lo == comm.ProcNull && hi == comm.ProcNull {
+func (t *commTeam) exchange(send, recv *[3][2][]float64) error {
+	// All receives first, so that a rendezvous send finds its buffer
+	// posted; one wait for the six messages of every dimension, as only
+	// faces (no edges or corners) are needed by a 7-point stencil.
+	reqs := t.reqs[:0]
+	for d := range 3 {
+		lo, hi := t.nbr[d][0], t.nbr[d][1]
+		for side, peer := range []int{lo, hi} {
+			if peer == comm.ProcNull {
+				continue
+			}
+			// A message travelling up is received from below.
+			r, err := comm.Irecv(t.c, recv[d][side], peer, haloTag(d, side == 0))
+			if err != nil {
+				return err
+			}
+			reqs = append(reqs, r)
+		}
+	}
+	for d := range 3 {
+		lo, hi := t.nbr[d][0], t.nbr[d][1]
+		for side, peer := range []int{lo, hi} {
+			if peer == comm.ProcNull {
+				continue
+			}
+			r, err := comm.Isend(t.c, send[d][side], peer, haloTag(d, side == 1))
+			if err != nil {
+				return err
+			}
+			reqs = append(reqs, r)
+		}
+	}
+	t.reqs = reqs
+	if len(reqs) == 0 {
 		return nil
 	}
-	var err error
-	// Receives first, so that a rendezvous send finds its buffer posted.
-	if t.reqs[0], err = comm.Irecv(t.c, recvLo, lo, haloTag(d, true)); err != nil {
-		return err
-	}
-	if t.reqs[1], err = comm.Irecv(t.c, recvHi, hi, haloTag(d, false)); err != nil {
-		return err
-	}
-	if t.reqs[2], err = comm.Isend(t.c, sendHi, hi, haloTag(d, true)); err != nil {
-		return err
-	}
-	if t.reqs[3], err = comm.Isend(t.c, sendLo, lo, haloTag(d, false)); err != nil {
-		return err
-	}
-	return comm.Waitall(t.reqs[:]...)
+	return comm.Waitall(reqs...)
 }
