@@ -186,6 +186,8 @@ func TestRankFailures(t *testing.T) {
 			`^mpx: rank 2 on host \S+ exited with status 0 without calling Finalize`, ""},
 		{"no connection", []string{"-mode", "noconnect", "-rank", "1"}, 1,
 			`^mpx: rank 1 on host \S+ exited with status 0 without connecting to the launcher, while other ranks did`, ""},
+		{"left the job", []string{"-mode", "leave"}, 1,
+			`^mpx: rank 1 on host \S+ closed its connection to the launcher without Finalize`, ""},
 		{"Abort", []string{"-mode", "abort", "-code", "5", "-rank", "0"}, 5,
 			`^mpx: rank 0 on host \S+ called Abort with code 5: deliberate abort; stopped 2 other ranks$`, ""},
 	}
@@ -212,6 +214,19 @@ func TestRankFailures(t *testing.T) {
 				t.Errorf("shared-memory files left: %v", shm)
 			}
 		})
+	}
+}
+
+func TestContextCancel(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	var out, errb lockedBuffer
+	mark := newMark(t)
+	res, err := Run(ctx, Config{NP: 2, Oversubscribe: true, Program: rankProg, Args: []string{"-mode", "hang"},
+		Env: []string{"MPXTEST_MARK=" + mark}, Stdout: &out, Stderr: &errb})
+	checkNoneLeft(t, mark)
+	if err != nil || res.ExitCode != 1 || res.Summary != "mpx: stopped: context deadline exceeded; stopped 2 ranks" {
+		t.Fatalf("result %+v, %v; stderr:\n%s", res, err, errb.String())
 	}
 }
 

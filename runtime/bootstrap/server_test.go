@@ -429,3 +429,47 @@ func TestLimits(t *testing.T) {
 		t.Fatal("NewServer without a secret succeeded")
 	}
 }
+
+// BenchmarkWireUp measures one wire-up round of 8 ranks over loopback:
+// every rank puts its card, fences, and gets every peer's card.
+func BenchmarkWireUp(b *testing.B) {
+	const n = 8
+	s, err := NewServer(n, testSecret, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Listen(""); err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	cs := make([]*Client, n)
+	for r := range cs {
+		if cs[r], err = Dial(s.Addr(), testSecret, r); err != nil {
+			b.Fatal(err)
+		}
+		defer cs[r].Close()
+	}
+	card := bytes.Repeat([]byte{1}, 64)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		errs := parallel(cs, func(c *Client) error {
+			if err := c.Put(fmt.Sprintf("card/%d", c.Rank()), card); err != nil {
+				return err
+			}
+			if err := c.Fence(); err != nil {
+				return err
+			}
+			for p := range n {
+				if _, err := c.Get(fmt.Sprintf("card/%d", p)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		for _, err := range errs {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

@@ -18,7 +18,7 @@ import (
 )
 
 func main() {
-	mode := flag.String("mode", "ok", "ok, exit, kill, panic, nofinalize, noconnect, abort, hang, sigwait")
+	mode := flag.String("mode", "ok", "ok, exit, kill, panic, nofinalize, noconnect, leave, abort, hang, sigwait")
 	bad := flag.Int("rank", 1, "the rank that misbehaves")
 	code := flag.Int("code", 3, "exit or abort code")
 	env := flag.String("env", "", "comma-separated environment variables to print")
@@ -97,6 +97,9 @@ func main() {
 			m["deliberate"]++ // a nil map write: a runtime panic with a stack
 		case "nofinalize":
 			os.Exit(0)
+		case "leave":
+			c.Close()
+			time.Sleep(time.Minute)
 		case "abort":
 			if err := c.Abort(*code, "deliberate abort"); err != nil {
 				fail(err)
