@@ -94,6 +94,14 @@ func fold[T any](op Op[T], in func(r, n int) []T, p, n int) []T {
 
 func roots(p int) []int { return slices.Compact([]int{0, p / 2, p - 1}) }
 
+// rootsFor keeps the large count to one (non-zero where possible) root.
+func rootsFor(p, n int) []int {
+	if n >= 300000 {
+		return []int{p - 1}
+	}
+	return roots(p)
+}
+
 func TestBarrier(t *testing.T) {
 	for p := 1; p <= maxRanks; p++ {
 		var entered atomic.Int32
@@ -118,7 +126,7 @@ func TestBcast(t *testing.T) {
 	for _, a := range Algorithms[KindBcast] {
 		t.Run(string(a), func(t *testing.T) {
 			cases(t, func(t *testing.T, p, n int) {
-				for _, root := range roots(p) {
+				for _, root := range rootsFor(p, n) {
 					want := input(root, n)
 					err := newWorld(p).run(t, func(c Conn) error {
 						buf := make([]float64, n)
@@ -157,7 +165,7 @@ func TestReduce(t *testing.T) {
 	for _, a := range Algorithms[KindReduce] {
 		t.Run(string(a), func(t *testing.T) {
 			cases(t, func(t *testing.T, p, n int) {
-				for _, root := range roots(p) {
+				for _, root := range rootsFor(p, n) {
 					checkReduce(t, p, n, root, a, sum, input)
 					if n < 300000 {
 						checkReduce(t, p, n, root, a, matmul, matInput)
@@ -191,7 +199,7 @@ func TestAllreduce(t *testing.T) {
 		t.Run(string(a), func(t *testing.T) {
 			cases(t, func(t *testing.T, p, n int) {
 				checkAllreduce(t, p, n, a, sum, input)
-				if !needsCommutative[KindAllreduce][a] {
+				if !needsCommutative[KindAllreduce][a] && n < 300000 {
 					checkAllreduce(t, p, n, a, matmul, matInput)
 				}
 			})
@@ -237,7 +245,7 @@ func TestReduceScatter(t *testing.T) {
 					total += cnt[i]
 				}
 				checkReduceScatter(t, p, total, cnt, a, sum, input)
-				if !needsCommutative[KindReduceScatter][a] {
+				if !needsCommutative[KindReduceScatter][a] && n < 300000 {
 					checkReduceScatter(t, p, total, cnt, a, matmul, matInput)
 				}
 			})
@@ -271,7 +279,9 @@ func TestScan(t *testing.T) {
 			t.Run(k.String()+"/"+string(a), func(t *testing.T) {
 				cases(t, func(t *testing.T, p, n int) {
 					checkScan(t, p, n, k, a, sum, input)
-					checkScan(t, p, n, k, a, matmul, matInput)
+					if n < 300000 { // the product is slow; 1000 elements show the order
+						checkScan(t, p, n, k, a, matmul, matInput)
+					}
 				})
 			})
 		}
