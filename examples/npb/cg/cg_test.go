@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mpx-hpc/mpx/comm"
 	"github.com/mpx-hpc/mpx/comm/commtest"
 	"github.com/mpx-hpc/mpx/examples/npb/internal/npb"
+	"github.com/mpx-hpc/mpx/examples/npb/internal/npbtest"
 )
 
 // runCG runs class on n in-process ranks and returns every rank's report.
@@ -129,5 +131,26 @@ func TestRunExitStatus(t *testing.T) {
 	errb.Reset()
 	if code := run([]string{"-class", "Q"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), `unknown class "Q"`) {
 		t.Errorf("class Q: exit %d, stderr %q", code, errb.String())
+	}
+}
+
+// TestLaunched runs the command as real processes under mpx run: class S
+// verifies on 2 and 4 ranks and exits 0; 3 ranks are refused with status 2.
+func TestLaunched(t *testing.T) {
+	cases := []struct {
+		ranks  string
+		status int
+		want   string
+	}{
+		{"2", 0, "VERIFICATION SUCCESSFUL"},
+		{"4", 0, "Total processes =                        4"},
+		{"3", 2, "power-of-two number of ranks (NPB's 2-D process grid), not 3"},
+	}
+	for _, tc := range cases {
+		out, status := npbtest.Run(t, "../../..", 3*time.Minute, "-n", tc.ranks, "--oversubscribe", "--timeout", "150s",
+			"--param", "tcp_iface=lo", ".", "-class", "S")
+		if status != tc.status || !strings.Contains(out, tc.want) {
+			t.Errorf("-n %s: exit %d, want %d with %q; output:\n%s", tc.ranks, status, tc.status, tc.want, out)
+		}
 	}
 }

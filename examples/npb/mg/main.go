@@ -45,10 +45,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if _, err := procDims(world.Size(), p.N); err != nil {
-		// Every rank sees the same count; rank 0 says why they all stop.
+		// Every rank sees the same count; rank 0 says why they all stop,
+		// and the barrier keeps the others from exiting (and the launcher
+		// from stopping rank 0) before it has.
 		if world.Rank() == 0 {
 			fmt.Fprintln(stderr, "mg:", err)
 		}
+		comm.Barrier(world)
 		world.Finalize()
 		return 2
 	}

@@ -6,10 +6,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mpx-hpc/mpx/comm"
 	"github.com/mpx-hpc/mpx/comm/commtest"
 	"github.com/mpx-hpc/mpx/examples/npb/internal/npb"
+	"github.com/mpx-hpc/mpx/examples/npb/internal/npbtest"
 )
 
 func runMG(t *testing.T, class string, n int) []npb.Report {
@@ -271,5 +273,26 @@ func BenchmarkVCycle(b *testing.B) {
 			}
 			b.ReportMetric(58*float64(p.N*p.N*p.N)*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mop/s")
 		})
+	}
+}
+
+// TestLaunched runs the command as real processes under mpx run: class S
+// verifies on 2 and 4 ranks and exits 0; 3 ranks are refused with status 2.
+func TestLaunched(t *testing.T) {
+	cases := []struct {
+		ranks  string
+		status int
+		want   string
+	}{
+		{"2", 0, "VERIFICATION SUCCESSFUL"},
+		{"4", 0, "Total processes =                        4"},
+		{"3", 2, "power-of-two number of ranks, not 3"},
+	}
+	for _, tc := range cases {
+		out, status := npbtest.Run(t, "../../..", 3*time.Minute, "-n", tc.ranks, "--oversubscribe", "--timeout", "150s",
+			"--param", "tcp_iface=lo", ".", "-class", "S")
+		if status != tc.status || !strings.Contains(out, tc.want) {
+			t.Errorf("-n %s: exit %d, want %d with %q; output:\n%s", tc.ranks, status, tc.status, tc.want, out)
+		}
 	}
 }
