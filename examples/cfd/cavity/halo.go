@@ -46,8 +46,9 @@ func (h *halo) startX(p *par, f []float64) error {
 		msg{h.sendW, p.west, tagWest, true}, msg{h.sendE, p.east, tagEast, true})
 }
 
-// startY posts the north-south exchange of f's owned edge rows, full width
-// so that after a completed startX the corners travel too.
+// startY posts the north-south exchange of f's owned edge rows. Rows are
+// sent full width, straight from the field; their end values (corners) may
+// be stale and only exchangeCorners makes them right.
 func (h *halo) startY(p *par, f []float64) error {
 	g := h.g
 	return h.post(p,
