@@ -70,8 +70,9 @@ type Config struct {
 	// os.Stderr.
 	Stdout, Stderr io.Writer
 	// Signals delivers signals to forward to every rank (the caller
-	// subscribes to SIGINT and SIGTERM); the job then stops. A second
-	// signal kills the ranks at once. Nil means none.
+	// subscribes to SIGINT and SIGTERM); the job then stops: ranks still
+	// running after launcher_kill_grace are killed. A second signal kills
+	// them at once. Nil means none.
 	Signals <-chan os.Signal
 }
 
@@ -528,6 +529,11 @@ func (sv *supervisor) exit(e rankExit) {
 
 // beginStop terminates every rank still running and arms the kill.
 func (sv *supervisor) beginStop(why *stopReason) {
+	sv.stopWith(why, syscall.SIGTERM)
+}
+
+// stopWith sends sig to every rank still running and arms the kill.
+func (sv *supervisor) stopWith(why *stopReason, sig syscall.Signal) {
 	if sv.stop != nil {
 		return
 	}
@@ -542,7 +548,7 @@ func (sv *supervisor) beginStop(why *stopReason) {
 			if r != why.rank {
 				sv.stopped++
 			}
-			p.Signal(syscall.SIGTERM)
+			p.Signal(sig)
 		}
 	}
 	sv.killC = time.After(killGrace.Get())
@@ -553,16 +559,13 @@ func (sv *supervisor) beginStop(why *stopReason) {
 func (sv *supervisor) signal(sig os.Signal) {
 	sv.signals++
 	s, ok := sig.(syscall.Signal)
-	if sv.signals > 1 || !ok {
-		sv.killAll(len(sv.procs))
+	if sv.signals > 1 || sv.stop != nil || !ok {
+		sv.killAll(len(sv.procs)) // impatient: no more grace
 		return
 	}
-	for r, p := range sv.procs {
-		if !sv.exited[r] {
-			p.Signal(s)
-		}
-	}
-	sv.beginStop(&stopReason{rank: -1, code: 128 + int(s), summary: fmt.Sprintf("received signal %d (%v)", int(s), s)})
+	// The ranks get the signal itself, so that they may act on it as
+	// they would at a terminal; the kill follows after the grace period.
+	sv.stopWith(&stopReason{rank: -1, code: 128 + int(s), summary: fmt.Sprintf("received signal %d (%v)", int(s), s)}, s)
 }
 
 // classify decides whether rank r ending with st fails the job.
