@@ -46,7 +46,7 @@ type well struct {
 // config is one simulation. The zero value is not valid; start from
 // defaultConfig or caseConfig and validate.
 type config struct {
-	Case       string // "bl", "fivespot" or "" (free)
+	Case       string // "bl", "fivespot" or "free"
 	NX, NY, NZ int
 	DX, DY, DZ float64 // cell sizes, m
 	Fluid      fluid

@@ -24,6 +24,7 @@ type output struct {
 	wl    *welge
 	n     int // snapshots written
 	files []string
+	perm  []float64
 }
 
 func newOutput(cfg *config, s *sim, wl *welge) *output { return &output{cfg: cfg, s: s, wl: wl} }
@@ -73,15 +74,19 @@ func (o *output) snapshot(tD float64) error {
 	return nil
 }
 
-// permField is the global kx in mD, recomputed from the configuration on
-// rank 0 (the rock is a pure function of the configuration).
+// permField is the global kx in mD, rebuilt once from the configuration
+// on rank 0 (the rock is a pure function of the configuration).
 func (o *output) permField() ([]float64, error) {
+	if o.perm != nil {
+		return o.perm, nil
+	}
 	whole := newBlock([3]int{o.cfg.NX, o.cfg.NY, o.cfg.NZ}, [3]int{1, 1, 1}, [3]int{})
 	rk, err := loadRock(o.cfg, &whole)
 	if err != nil {
 		return nil, err
 	}
-	return scale(rk.kx, 1/milliDarcy), nil
+	o.perm = scale(rk.kx, 1/milliDarcy)
+	return o.perm, nil
 }
 
 func scale(a []float64, f float64) []float64 {

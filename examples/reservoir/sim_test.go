@@ -285,3 +285,26 @@ func TestParseWell(t *testing.T) {
 		}
 	}
 }
+
+func TestParseFlags(t *testing.T) {
+	for _, c := range []struct {
+		args  []string
+		check func(config) bool
+	}{
+		{[]string{"-case", "bl", "-pvi", "0.3"}, func(c config) bool {
+			// The case's snapshots beyond -pvi are dropped.
+			return c.NX == 400 && c.NY == 1 && len(c.Snaps) == 1 && c.Snaps[0] == 0.2 && len(c.Wells) == 2 && c.Wells[1].I == 399
+		}},
+		{[]string{"-case=fivespot", "-muo", "4", "-perm", "50", "-swc", "0.2"}, func(c config) bool {
+			return c.Fluid.MuO == 4*centiPoise && c.PermMean == 50*milliDarcy && c.Sinit == 0.2 && c.Wells[1].I == 31 && c.Wells[1].J == 31 && c.Wells[0].Frac == 0.25
+		}},
+		{[]string{"-nx", "6", "-ny", "6", "-nz", "3", "-well", "inj:0,0,50:0-1", "-well", "prod:5,5,90", "-procs", "1x2x1"}, func(c config) bool {
+			return c.Case == "free" && len(c.Wells) == 2 && c.Wells[0].K1 == 1 && c.Wells[1].K1 == 2 && c.Wells[1].BHP == 90*bar && c.Procs == [3]int{1, 2, 1}
+		}},
+	} {
+		cfg, err := parseFlags(c.args, &bytes.Buffer{})
+		if err != nil || !c.check(cfg) {
+			t.Errorf("%q: %v, config %+v", c.args, err, cfg)
+		}
+	}
+}
