@@ -27,7 +27,8 @@ type AgentStarter struct {
 	Via string
 	// SSH is the command and options that reach a node (Open MPI's
 	// plm_rsh_agent); the host and the remote command are appended. Nil
-	// means {"ssh"}.
+	// means {"ssh"}. A host that is this machine (localhost, its host
+	// name) gets a child agent, without SSH.
 	SSH []string
 	// AgentPort is where pre-started agents listen (Via "listen").
 	AgentPort int
@@ -245,7 +246,8 @@ func (s *AgentStarter) startAgents() (map[string]*agentLink, error) {
 		for _, n := range s.nodes {
 			var r remoteStarter
 			var err error
-			if s.Via == "local" || (s.SSH == nil && isLocalName(n.name)) {
+			// This machine needs no SSH, as in Open MPI.
+			if s.Via == "local" || isLocalName(n.name) {
 				r, err = startLocalAgent(s, n.name, addrs, failed)
 			} else {
 				r, err = startSSHAgent(s, n.name, addrs, failed)

@@ -1,11 +1,5 @@
 //go:build cluster
 
-// Package cluster holds the multi-node tests: several nodes made of network
-// namespaces with an sshd each (scripts/cluster/nodes.sh), and a one-node
-// Slurm (scripts/cluster/slurm.sh). They need root and build only with the
-// "cluster" tag:
-//
-//	go test -tags cluster -v -timeout 15m ./test/cluster/
 package cluster
 
 import (
