@@ -8,13 +8,18 @@ package coll
 // has to rank-2^k and receives as many from rank+2^k, so ceil(log2 p)
 // rounds suffice for any p; a final local rotation puts blocks in rank
 // order.
-func AllgatherBruck(c Conn, t Tag, send, recv []byte) error {
+func AllgatherBruck(c Conn, t Tag, send, recv []byte) (err error) {
 	r, p, n := c.Rank(), c.Size(), len(send)
 	if len(recv) != n*p {
 		return errLen("allgather receive buffer", len(recv), n*p)
 	}
 	// tmp block i is rank (r+i) mod p's block.
-	tmp := make([]byte, n*p)
+	tmp, put := scratch[byte](n * p)
+	defer func() {
+		if err == nil {
+			put()
+		}
+	}()
 	copy(tmp, send)
 	for k, round := 1, 0; k < p; k, round = k*2, round+1 {
 		cnt := min(k, p-k)

@@ -7,7 +7,7 @@ package coll
 // block bound for a rank d away travels one hop per set bit of d:
 // ceil(log2 p) rounds at the price of moving each block up to log2 p
 // times. A final rotation restores rank order. Any p.
-func AlltoallBruck(c Conn, t Tag, send, recv []byte) error {
+func AlltoallBruck(c Conn, t Tag, send, recv []byte) (err error) {
 	r, p := c.Rank(), c.Size()
 	if len(send)%p != 0 || len(recv) != len(send) {
 		return errLen("alltoall receive buffer", len(recv), len(send))
@@ -15,21 +15,27 @@ func AlltoallBruck(c Conn, t Tag, send, recv []byte) error {
 	n := len(send) / p
 	// tmp block i holds data bound for rank r+i, and after round k data
 	// from rank r-(i's bits below k) bound for rank r+(i's bits from k).
-	tmp := make([]byte, len(send))
+	tmp, put := scratch[byte](len(send))
 	copy(tmp, send[r*n:])
 	copy(tmp[(p-r)*n:], send[:r*n])
-	pack := make([]byte, 0, n*((p+1)/2))
-	unpack := make([]byte, n*((p+1)/2))
+	pack, putPack := scratch[byte](n * ((p + 1) / 2))
+	unpack, putUnpack := scratch[byte](n * ((p + 1) / 2))
+	defer func() {
+		if err == nil {
+			put()
+			putPack()
+			putUnpack()
+		}
+	}()
 	for k, round := 1, 0; k < p; k, round = k*2, round+1 {
-		pack = pack[:0]
 		m := 0
 		for i := k; i < p; i++ {
 			if i&k != 0 {
-				pack = append(pack, tmp[i*n:(i+1)*n]...)
+				copy(pack[m*n:], tmp[i*n:(i+1)*n])
 				m++
 			}
 		}
-		if err := sendrecv(c, (r+k)%p, t.At(round), pack, mod(r-k, p), t.At(round), unpack[:m*n]); err != nil {
+		if err := sendrecv(c, (r+k)%p, t.At(round), pack[:m*n], mod(r-k, p), t.At(round), unpack[:m*n]); err != nil {
 			return err
 		}
 		j := 0

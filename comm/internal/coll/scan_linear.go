@@ -19,7 +19,7 @@ func ExscanLinear[T any](c Conn, t Tag, buf []T, op Op[T]) error {
 
 // chain runs the segmented chain. If exclusive, each rank passes on the
 // prefix including itself but keeps the one excluding itself.
-func chain[T any](c Conn, t Tag, buf []T, op Op[T], exclusive bool) error {
+func chain[T any](c Conn, t Tag, buf []T, op Op[T], exclusive bool) (err error) {
 	r, p := c.Rank(), c.Size()
 	if p == 1 {
 		return nil
@@ -29,11 +29,18 @@ func chain[T any](c Conn, t Tag, buf []T, op Op[T], exclusive bool) error {
 	if nseg == 0 {
 		nseg = 1 // one empty message keeps the schedule uniform
 	}
-	in := make([]T, min(seg, len(buf)))
+	in, put := scratch[T](min(seg, len(buf)))
 	var out []T // exclusive: what I pass on differs from what I keep
+	putOut := func() {}
 	if exclusive && r < p-1 {
-		out = make([]T, len(buf))
+		out, putOut = scratch[T](len(buf))
 	}
+	defer func() {
+		if err == nil {
+			put()
+			putOut()
+		}
+	}()
 	var sends []Req
 	for k := 0; k < nseg; k++ {
 		lo, hi := min(k*seg, len(buf)), min((k+1)*seg, len(buf))

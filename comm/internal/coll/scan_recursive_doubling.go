@@ -20,10 +20,17 @@ func ExscanRecursiveDoubling[T any](c Conn, t Tag, buf []T, op Op[T]) error {
 	return err
 }
 
-func prefixDoubling[T any](c Conn, t Tag, buf []T, op Op[T], exclusive bool) (bool, error) {
+func prefixDoubling[T any](c Conn, t Tag, buf []T, op Op[T], exclusive bool) (_ bool, err error) {
 	r, p := c.Rank(), c.Size()
-	partial := append([]T(nil), buf...) // reduction over my aligned group
-	tmp := make([]T, len(buf))
+	partial, putPartial := scratch[T](len(buf)) // reduction over my aligned group
+	copy(partial, buf)
+	tmp, put := scratch[T](len(buf))
+	defer func() {
+		if err == nil {
+			putPartial()
+			put()
+		}
+	}()
 	have := false // exclusive: whether buf holds a prefix yet
 	for mask, round := 1, 0; mask < p; mask, round = mask*2, round+1 {
 		dst := r ^ mask
