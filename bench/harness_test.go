@@ -536,6 +536,16 @@ func TestPlot(t *testing.T) {
 	}
 }
 
+func TestSizeTicks(t *testing.T) {
+	var labels []string
+	for _, tk := range (sizeTicks{}).Ticks(2, 1<<20) {
+		labels = append(labels, tk.Label)
+	}
+	if got := strings.Join(labels, " "); got != "4 16 64 256 1K 4K 16K 64K 256K 1M" {
+		t.Errorf("ticks %s", got)
+	}
+}
+
 func TestIdentifyMPI(t *testing.T) {
 	cases := []struct {
 		out, name, version string

@@ -82,7 +82,7 @@ func Plot(path, title string, series []Series) error {
 		p.Y.Label.Text = "Bandwidth (MB/s)"
 	}
 	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
-	p.X.Tick.Marker, p.Y.Tick.Marker = plot.LogTicks{Prec: -1}, plot.LogTicks{Prec: -1}
+	p.X.Tick.Marker, p.Y.Tick.Marker = sizeTicks{}, plot.LogTicks{Prec: -1}
 	p.Legend.Top, p.Legend.Left = true, unit == "us"
 	p.Add(plotter.NewGrid())
 	for i, s := range series {
@@ -113,4 +113,31 @@ func Plot(path, title string, series []Series) error {
 		return fmt.Errorf("plot %s: %w", path, err)
 	}
 	return nil
+}
+
+// sizeTicks marks message sizes at powers of four, labelled as OSU users
+// read them: 1, 4, 16, 64, 256, 1K, 4K, ... 1M.
+type sizeTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (sizeTicks) Ticks(min, max float64) []plot.Tick {
+	var ticks []plot.Tick
+	for v := 1.0; v <= max; v *= 4 {
+		if v >= min {
+			ticks = append(ticks, plot.Tick{Value: v, Label: sizeLabel(int64(v))})
+		}
+	}
+	return ticks
+}
+
+func sizeLabel(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%dG", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%dM", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%dK", n>>10)
+	}
+	return fmt.Sprint(n)
 }
