@@ -275,11 +275,16 @@ func (j *job) rankEnv(r int, kvAddr string) []string {
 	return append(env, be.Environ()...)
 }
 
+// isContractVar says whether k belongs to the launcher-rank contract (of
+// mpx, or of a PMI process manager such as the Slurm step mpx may run in,
+// whose PMI_FD would send a rank to the wrong wire-up).
 func isContractVar(k string) bool {
-	if strings.HasPrefix(k, "MPX_PARAM_") || k == param.TuneFileEnv {
-		return false
+	switch k {
+	case bootstrap.EnvRank, bootstrap.EnvSize, bootstrap.EnvLocalRank, bootstrap.EnvLocalSize,
+		bootstrap.EnvNodeID, bootstrap.EnvNodeName, bootstrap.EnvJobID, bootstrap.EnvKVAddr, bootstrap.EnvSecret:
+		return true
 	}
-	return strings.HasPrefix(k, "MPX_") || strings.HasPrefix(k, "PMI_") || strings.HasPrefix(k, "OMPI_COMM_WORLD_")
+	return strings.HasPrefix(k, "PMI_") || strings.HasPrefix(k, "OMPI_COMM_WORLD_")
 }
 
 // stopReason says why the launcher stopped the job.

@@ -253,12 +253,15 @@ func TestTimeoutReports(t *testing.T) {
 
 func TestEnvironment(t *testing.T) {
 	t.Setenv("MPXTEST_FROM_LAUNCHER", "inherited value")
+	// The contract of an enclosing job or Slurm step must not leak through.
+	t.Setenv("PMI_FD", "7")
+	t.Setenv("MPX_JOB_ID", "outer-job")
 	jr := runJob(t, Config{
 		NP: 2, Oversubscribe: true,
 		Env:    []string{"MPXTEST_SET=a,b=c", "MPXTEST_FROM_LAUNCHER"},
 		Params: []string{"launcher_report_wait=250ms"},
 		Args: []string{"-env", "MPXTEST_SET,MPXTEST_FROM_LAUNCHER,MPX_PARAM_LAUNCHER_REPORT_WAIT," +
-			"MPX_SIZE,MPX_LOCAL_RANK,MPX_LOCAL_SIZE,PMI_RANK,OMPI_COMM_WORLD_RANK,OMPI_COMM_WORLD_SIZE"},
+			"MPX_SIZE,MPX_LOCAL_RANK,MPX_LOCAL_SIZE,PMI_RANK,OMPI_COMM_WORLD_RANK,OMPI_COMM_WORLD_SIZE,PMI_FD,MPX_JOB_ID"},
 	})
 	if jr.err != nil || jr.res.ExitCode != 0 {
 		t.Fatalf("result %+v, %v; stderr:\n%s", jr.res, jr.err, jr.stderr)
@@ -266,7 +269,8 @@ func TestEnvironment(t *testing.T) {
 	for r := range 2 {
 		for _, kv := range []string{"MPXTEST_SET=a,b=c", "MPXTEST_FROM_LAUNCHER=inherited value",
 			"MPX_PARAM_LAUNCHER_REPORT_WAIT=250ms", "MPX_SIZE=2", fmt.Sprintf("MPX_LOCAL_RANK=%d", r), "MPX_LOCAL_SIZE=2",
-			fmt.Sprintf("PMI_RANK=%d", r), fmt.Sprintf("OMPI_COMM_WORLD_RANK=%d", r), "OMPI_COMM_WORLD_SIZE=2"} {
+			fmt.Sprintf("PMI_RANK=%d", r), fmt.Sprintf("OMPI_COMM_WORLD_RANK=%d", r), "OMPI_COMM_WORLD_SIZE=2",
+			"PMI_FD=", "MPX_JOB_ID=" + jr.res.JobID} {
 			if line := fmt.Sprintf("rank %d: %s\n", r, kv); !strings.Contains(jr.stdout, line) {
 				t.Errorf("stdout lacks %q:\n%s", line, jr.stdout)
 			}
