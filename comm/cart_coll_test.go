@@ -2,8 +2,10 @@ package comm_test
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/mpx-hpc/mpx/comm"
 	"github.com/mpx-hpc/mpx/comm/commtest"
@@ -293,5 +295,30 @@ func TestContextsOfNonMembers(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestContextPoolsCollected: the per-world context pools do not keep
+// finished in-process jobs alive.
+func TestContextPoolsCollected(t *testing.T) {
+	for i := 0; i < 20; i++ {
+		if err := commtest.Run(2, func(c *comm.Comm) error {
+			d, err := c.Dup()
+			if err != nil {
+				return err
+			}
+			return d.Free()
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := comm.LivePoolsForTest()
+	for try := 0; try < 100 && n > 10; try++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond) // cleanups run after the collection
+		n = comm.LivePoolsForTest()
+	}
+	if n > 10 {
+		t.Fatalf("%d context pools alive after 20 finished jobs of 2 ranks", n)
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"runtime"
 	"sync"
+	"weak"
 
 	"github.com/mpx-hpc/mpx/comm/internal/coll"
 )
@@ -27,10 +29,13 @@ type ctxPool struct {
 	free [maskWords]uint64 // bit set = id free
 }
 
-var pools sync.Map // *world -> *ctxPool
+// pools maps a world (weakly, so that a finished in-process job is
+// collected) to its context pool.
+var pools sync.Map // weak.Pointer[world] -> *ctxPool
 
 func poolOf(w *world) *ctxPool {
-	if p, ok := pools.Load(w); ok {
+	key := weak.Make(w)
+	if p, ok := pools.Load(key); ok {
 		return p.(*ctxPool)
 	}
 	p := &ctxPool{}
@@ -38,7 +43,10 @@ func poolOf(w *world) *ctxPool {
 		p.free[i] = ^uint64(0)
 	}
 	p.free[0] &^= 1 // id 0 is the world
-	actual, _ := pools.LoadOrStore(w, p)
+	actual, loaded := pools.LoadOrStore(key, p)
+	if !loaded {
+		runtime.AddCleanup(w, func(k weak.Pointer[world]) { pools.Delete(k) }, key)
+	}
 	return actual.(*ctxPool)
 }
 
