@@ -338,9 +338,17 @@ func TestSignalForwarding(t *testing.T) {
 }
 
 func TestGoPackageProgram(t *testing.T) {
-	jr := runJob(t, Config{NP: 2, Oversubscribe: true, Program: "./testdata/rankprog", BuildDir: t.TempDir()})
-	if jr.err != nil || jr.res.ExitCode != 0 || strings.Count(jr.stdout, "wired up") != 2 {
-		t.Fatalf("result %+v, %v; stdout:\n%s\nstderr:\n%s", jr.res, jr.err, jr.stdout, jr.stderr)
+	// Two jobs at once build the same package into the same place, and
+	// each runs what it built.
+	dir := t.TempDir()
+	for i := range 2 {
+		t.Run(fmt.Sprint("job", i), func(t *testing.T) {
+			t.Parallel()
+			jr := runJob(t, Config{NP: 2, Oversubscribe: true, Program: "./testdata/rankprog", BuildDir: dir})
+			if jr.err != nil || jr.res.ExitCode != 0 || strings.Count(jr.stdout, "wired up") != 2 {
+				t.Fatalf("result %+v, %v; stdout:\n%s\nstderr:\n%s", jr.res, jr.err, jr.stdout, jr.stderr)
+			}
+		})
 	}
 }
 

@@ -29,9 +29,9 @@ func usageErr(format string, args ...any) error {
 
 // resolveProgram turns PROGRAM into the absolute path of an executable:
 // a Go package directory is built first (into buildDir, keyed by the
-// package's absolute path, so that Go's build cache makes rebuilding an
-// unchanged package a matter of milliseconds); a name without a slash is
-// looked up on PATH, as a shell would.
+// package's absolute path; Go's build cache makes rebuilding an unchanged
+// package quick); a name without a slash is looked up on PATH, as a shell
+// would.
 func resolveProgram(prog, buildDir string) (string, error) {
 	if prog == "" {
 		return "", usageErr("no program given")
@@ -82,13 +82,24 @@ func buildPackage(dir, buildDir string) (string, error) {
 		name = "prog"
 	}
 	out := filepath.Join(outDir, name)
-	// Built in place: go build leaves an up-to-date target untouched.
-	cmd := exec.Command(goTool, "build", "-o", out, ".")
+	// Built beside the target and renamed over it: another job may be
+	// running the old binary (Linux refuses to rewrite a running
+	// executable), and must keep it.
+	tmp, err := os.CreateTemp(outDir, name+".building-*")
+	if err != nil {
+		return "", fmt.Errorf("building %s: %w", dir, err)
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	cmd := exec.Command(goTool, "build", "-o", tmp.Name(), ".")
 	cmd.Dir = abs
 	var msg bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &msg, &msg
 	if err := cmd.Run(); err != nil {
 		return "", usageErr("building Go package %s: %v\n%s", dir, err, strings.TrimSpace(msg.String()))
+	}
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		return "", fmt.Errorf("building %s: %w", dir, err)
 	}
 	return out, nil
 }
