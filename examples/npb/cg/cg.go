@@ -412,7 +412,7 @@ func Run(c *comm.Comm, p npb.CGParams, log io.Writer) (npb.Report, error) {
 	if err := comm.Barrier(c); err != nil {
 		return rep, err
 	}
-	start := time.Now()
+	start, cpu0 := time.Now(), npb.ProcessCPU()
 	var zeta float64
 	for it := 1; it <= p.Niter; it++ {
 		var rnorm float64
@@ -424,10 +424,15 @@ func Run(c *comm.Comm, p npb.CGParams, log io.Writer) (npb.Report, error) {
 		}
 	}
 	t := []float64{time.Since(start).Seconds()}
-	tmax := []float64{0}
+	cpu := []float64{(npb.ProcessCPU() - cpu0).Seconds()}
+	tmax, cpuSum := []float64{0}, []float64{0}
 	if err := comm.Allreduce(c, t, tmax, comm.Max); err != nil {
 		return rep, err
 	}
+	if err := comm.Allreduce(c, cpu, cpuSum, comm.Sum); err != nil {
+		return rep, err
+	}
+	rep.CPUSeconds = cpuSum[0]
 	rep.Seconds, rep.Value, rep.Mops = tmax[0], zeta, mops(p, tmax[0])
 	return rep, nil
 }

@@ -233,7 +233,7 @@ func Run(c *comm.Comm, p npb.MGParams, log io.Writer) (npb.Report, error) {
 	if err := comm.Barrier(c); err != nil {
 		return rep, err
 	}
-	begin := time.Now()
+	begin, cpu0 := time.Now(), npb.ProcessCPU()
 	// The timed section, as NPB's: residual of the initial guess, nit
 	// V-cycles each followed by the residual, and the final norm.
 	if err := top.resid(s.u[s.lt], s.v, s.r[s.lt], s.w[0], s.w[1]); err != nil {
@@ -258,10 +258,15 @@ func Run(c *comm.Comm, p npb.MGParams, log io.Writer) (npb.Report, error) {
 		return rep, err
 	}
 	t := []float64{time.Since(begin).Seconds()}
-	tmax := []float64{0}
+	cpu := []float64{(npb.ProcessCPU() - cpu0).Seconds()}
+	tmax, cpuSum := []float64{0}, []float64{0}
 	if err := comm.Allreduce(c, t, tmax, comm.Max); err != nil {
 		return rep, err
 	}
+	if err := comm.Allreduce(c, cpu, cpuSum, comm.Sum); err != nil {
+		return rep, err
+	}
+	rep.CPUSeconds = cpuSum[0]
 	rep.Seconds, rep.Value, rep.Mops = tmax[0], rnm2, mops(p, tmax[0])
 	return rep, nil
 }

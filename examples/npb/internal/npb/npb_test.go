@@ -164,3 +164,25 @@ func TestPowerOfTwo(t *testing.T) {
 		}
 	}
 }
+
+func TestReportCPU(t *testing.T) {
+	r := Report{Name: "MG", Class: "A", Size: "256x256x256", Iterations: 4, Seconds: 4, Ranks: 2, Mops: 1000,
+		Label: "L2 norm", Value: 1, Reference: 1, Epsilon: MGEpsilon}
+	var b bytes.Buffer
+	r.Write(&b)
+	if strings.Contains(b.String(), "CPU") {
+		t.Errorf("report without CPU time prints a CPU line:\n%s", b.String())
+	}
+	// 4000 Mop in 2 CPU seconds.
+	r.CPUSeconds = 2
+	b.Reset()
+	r.Write(&b)
+	for _, w := range []string{"CPU seconds     =                     2.00", "Mop/CPU-second  =                  2000.00"} {
+		if !strings.Contains(b.String(), w) {
+			t.Errorf("report lacks %q:\n%s", w, b.String())
+		}
+	}
+	if c := ProcessCPU(); c <= 0 {
+		t.Errorf("ProcessCPU() = %v, want > 0 after running tests", c)
+	}
+}

@@ -14,6 +14,7 @@ type Report struct {
 	Size       string  // "14000" or "256x256x256"
 	Iterations int     // timed iterations
 	Seconds    float64 // timed section, the slowest rank
+	CPUSeconds float64 // CPU time of the timed section, summed over the rank processes
 	Ranks      int
 	Mops       float64 // NPB's operation count / Seconds / 1e6
 	Label      string  // what the value is: "zeta", "L2 norm"
@@ -49,6 +50,10 @@ func (r Report) Write(w io.Writer) {
 	line("Total processes", fmt.Sprint(r.Ranks))
 	line("Mop/s total", fmt.Sprintf("%.2f", r.Mops))
 	line("Mop/s/process", fmt.Sprintf("%.2f", r.Mops/float64(r.Ranks)))
+	if r.CPUSeconds > 0 {
+		line("CPU seconds", fmt.Sprintf("%.2f", r.CPUSeconds))
+		line("Mop/CPU-second", fmt.Sprintf("%.2f", r.Mops*r.Seconds/r.CPUSeconds))
+	}
 	line("Operation type", "floating point")
 	if r.Verified() {
 		line("Verification", "SUCCESSFUL")
