@@ -52,6 +52,12 @@ func mainRun(args []string, stdout, stderr io.Writer) int {
 		cfg.Log = stdout
 	}
 	res, err := simulate(world, cfg)
+	var bad *inputError
+	if errors.As(err, &bad) {
+		// Every rank found the same fault before any message was sent.
+		fmt.Fprintln(stderr, "reservoir:", err)
+		return 2
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "reservoir: rank %d: %v\n", world.Rank(), err)
 		if world.Size() > 1 {
@@ -72,11 +78,11 @@ func mainRun(args []string, stdout, stderr io.Writer) int {
 // global fields, profile and checks.
 func simulate(c *comm.Comm, cfg config) (*result, error) {
 	if err := cfg.validate(); err != nil {
-		return nil, err
+		return nil, &inputError{err}
 	}
 	procs, err := chooseProcs([3]int{cfg.NX, cfg.NY, cfg.NZ}, cfg.Procs, c.Size())
 	if err != nil {
-		return nil, err
+		return nil, &inputError{err}
 	}
 	t, err := newCommTeam(c, procs)
 	if err != nil {
@@ -205,3 +211,10 @@ func joinFloats(v []float64) string {
 	}
 	return strings.Join(s, ",")
 }
+
+// inputError is a configuration every rank rejects alike, before any
+// communication: reported once, with no need to abort the job.
+type inputError struct{ err error }
+
+func (e *inputError) Error() string { return e.err.Error() }
+func (e *inputError) Unwrap() error { return e.err }

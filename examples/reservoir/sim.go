@@ -62,7 +62,8 @@ func newSim(cfg *config, t team) (*sim, error) {
 	s.vol = cfg.DX * cfg.DY * cfg.DZ
 	rk, err := loadRock(cfg, b)
 	if err != nil {
-		return nil, err
+		// Every rank reads or builds the same global rock: same error.
+		return nil, &inputError{err}
 	}
 	n := b.size
 	alloc := func() []float64 { return make([]float64, n) }
@@ -99,6 +100,12 @@ func newSim(cfg *config, t team) (*sim, error) {
 
 	// Wells: perforations on this rank, unknowns for rate-controlled injectors.
 	s.wInj = make([]int, len(cfg.Wells))
+	// Per well, the smallest Peaceman denominator and radius over its
+	// perforations, reduced so that every rank refuses a bad well alike.
+	worst := make([]float64, 2*len(cfg.Wells))
+	for i := range worst {
+		worst[i] = math.Inf(1)
+	}
 	for wi, w := range cfg.Wells {
 		s.wInj[wi] = -1
 		if w.Injector {
@@ -112,11 +119,19 @@ func newSim(cfg *config, t team) (*sim, error) {
 				continue
 			}
 			c := b.at(l[0], l[1], l[2])
-			idx, err := peaceman(s.kx[c], s.ky[c], cfg.DX, cfg.DY, cfg.DZ, w)
-			if err != nil {
-				return nil, err
-			}
+			idx, r0, den := peaceman(s.kx[c], s.ky[c], cfg.DX, cfg.DY, cfg.DZ, w)
+			worst[wi] = min(worst[wi], den)
+			worst[len(cfg.Wells)+wi] = min(worst[len(cfg.Wells)+wi], r0)
 			s.perfs = append(s.perfs, perf{c: c, w: wi, wi: idx})
+		}
+	}
+	if err := t.minimum(worst); err != nil {
+		return nil, err
+	}
+	for wi, w := range cfg.Wells {
+		if den, r0 := worst[wi], worst[len(cfg.Wells)+wi]; !(den > 0) {
+			return nil, &inputError{fmt.Errorf("well %s: Peaceman radius %.3g m is not larger than the well radius %.3g m (with skin %g): use a smaller radius or coarser cells",
+				w.Name, r0, w.Rw, w.Skin)}
 		}
 	}
 	s.pq = make([]float64, len(s.perfs))
@@ -144,25 +159,27 @@ func newSim(cfg *config, t team) (*sim, error) {
 	}
 	for wi, w := range cfg.Wells {
 		if !(red[2+wi] > 0) {
-			return nil, fmt.Errorf("well %s at (%d,%d): no perforation connects to rock with permeability", w.Name, w.I, w.J)
+			return nil, &inputError{fmt.Errorf("well %s at (%d,%d): no perforation connects to rock with permeability", w.Name, w.I, w.J)}
 		}
 	}
 	return s, nil
 }
 
 // peaceman is the well index of a vertical well in a cell (Peaceman 1983,
-// anisotropic form): WI = 2π√(kx ky) Δz / (ln(r0/rw) + skin).
-func peaceman(kx, ky, dx, dy, dz float64, w well) (float64, error) {
+// anisotropic form): WI = 2π√(kx ky) Δz / (ln(r0/rw) + skin), with the
+// equivalent radius r0 and the denominator, which must be positive.
+// Cells without horizontal permeability do not connect (WI 0).
+func peaceman(kx, ky, dx, dy, dz float64, w well) (wi, r0, den float64) {
 	if kx <= 0 || ky <= 0 {
-		return 0, nil
+		return 0, math.Inf(1), math.Inf(1)
 	}
 	a, b := math.Sqrt(ky/kx), math.Sqrt(kx/ky)
-	r0 := 0.28 * math.Sqrt(a*dx*dx+b*dy*dy) / (math.Sqrt(a) + math.Sqrt(b))
-	den := math.Log(r0/w.Rw) + w.Skin
+	r0 = 0.28 * math.Sqrt(a*dx*dx+b*dy*dy) / (math.Sqrt(a) + math.Sqrt(b))
+	den = math.Log(r0/w.Rw) + w.Skin
 	if !(den > 0) {
-		return 0, fmt.Errorf("well %s: Peaceman radius %.3g m is not larger than the well radius %.3g m (with skin %g): use finer rw or coarser cells", w.Name, r0, w.Rw, w.Skin)
+		return 0, r0, den
 	}
-	return w.Frac * 2 * math.Pi * math.Sqrt(kx*ky) * dz / den, nil
+	return w.Frac * 2 * math.Pi * math.Sqrt(kx*ky) * dz / den, r0, den
 }
 
 // halo refreshes the face halo cells of a from the face neighbours.

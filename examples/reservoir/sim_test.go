@@ -225,6 +225,7 @@ func TestBadInput(t *testing.T) {
 		{"bad box", 1, []string{"-rock", "spe10", "-permfile", "x", "-nx", "60", "-box", "10,0,0"}, "does not fit in the file grid"},
 		{"unknown case", 1, []string{"-case", "nine-spot"}, `unknown case "nine-spot"`},
 		{"bad process grid", 1, []string{"-procs", "2,x"}, "-procs"},
+		{"well radius beyond the cell", 2, []string{"-case", "fivespot", "-nx", "8", "-ny", "8", "-dx", "0.1", "-dy", "0.1", "-well", "inj:0,0,10", "-well", "prod:7,7,100"}, "well inj:0,0,10: Peaceman radius 0.0198 m is not larger than the well radius 0.05 m"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var errs []string
