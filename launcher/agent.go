@@ -273,28 +273,38 @@ func (a *agent) start(spec *agentSpec) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(path, spec.Args...)
-	cmd.Env = a.rankEnviron(spec)
-	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return err
-	}
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		outR.Close()
+	env := a.rankEnviron(spec)
+	var cmd *exec.Cmd
+	var outR, errR *os.File
+	for try := 0; ; try++ {
+		cmd = exec.Command(path, spec.Args...)
+		cmd.Env = env
+		cmd.Dir = dir
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		var outW, errW *os.File
+		if outR, outW, err = os.Pipe(); err != nil {
+			return err
+		}
+		if errR, errW, err = os.Pipe(); err != nil {
+			outR.Close()
+			outW.Close()
+			return err
+		}
+		cmd.Stdout, cmd.Stderr = outW, errW
+		err = StartBound(cmd, cpus)
 		outW.Close()
-		return err
-	}
-	cmd.Stdout, cmd.Stderr = outW, errW
-	err = StartBound(cmd, cpus)
-	outW.Close()
-	errW.Close()
-	if err != nil {
+		errW.Close()
+		if err == nil {
+			break
+		}
 		outR.Close()
 		errR.Close()
-		return fmt.Errorf("rank %d on %s: %w", spec.Rank, a.cfg.Node, err)
+		// A file just staged may still be open for writing in a child
+		// forked meanwhile (between its fork and exec): wait that out.
+		if !errors.Is(err, syscall.ETXTBSY) || try == 20 {
+			return fmt.Errorf("rank %d on %s: %w", spec.Rank, a.cfg.Node, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	pid := cmd.Process.Pid
 	if spec.Report {
