@@ -74,9 +74,11 @@ func reduceRun[T Element](c *Comm, name string, send, recv []T, op Op, root int)
 		return nil, nil, c.fail(name, -1, err)
 	}
 	var work []T
+	put := func() {}
 	switch {
 	case c.rank != root:
-		work = clone(send)
+		work, put = coll.Scratch[T](len(send))
+		copy(work, send)
 	case send == nil:
 		work = recv
 	case len(recv) != len(send):
@@ -87,7 +89,13 @@ func reduceRun[T Element](c *Comm, name string, send, recv []T, op Op, root int)
 	}
 	alg := coll.Choose(coll.KindReduce, len(work)*esize[T](), c.Size(), op.commutative)
 	return &sig{kind: coll.KindReduce, root: root, count: len(work), op: op.id, elem: esize[T]()},
-		func(cc coll.Conn, t coll.Tag) error { return coll.Reduce(cc, t, work, cop, root, alg) }, nil
+		func(cc coll.Conn, t coll.Tag) error {
+			err := coll.Reduce(cc, t, work, cop, root, alg)
+			if err == nil {
+				put() // after an error a send may still hold work
+			}
+			return err
+		}, nil
 }
 
 // Reduce combines every rank's send element-wise with op and leaves the

@@ -146,3 +146,8 @@ func scratch[T any](n int) ([]T, func()) {
 	b := (*bp)[:size]
 	return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(b))), n), func() { scratchPool.Put(bp) }
 }
+
+// Scratch is scratch for callers outside the package (comm's copies of
+// send buffers): n T's and the function that gives them back once no
+// request refers to them.
+func Scratch[T any](n int) ([]T, func()) { return scratch[T](n) }
