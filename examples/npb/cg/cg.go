@@ -266,9 +266,12 @@ func (s *solver) rowSum(v, out []float64) error {
 func (s *solver) matvec(c *comm.Comm, v, y []float64) error {
 	m := s.m
 	for j := range s.w {
+		lo, hi := m.rowstr[j], m.rowstr[j+1]
+		row, cols := m.a[lo:hi], m.colidx[lo:hi]
+		cols = cols[:len(row)] // one bounds check for the row
 		sum := 0.0
-		for k := m.rowstr[j]; k < m.rowstr[j+1]; k++ {
-			sum += m.a[k] * v[m.colidx[k]]
+		for k, av := range row {
+			sum += av * v[cols[k]]
 		}
 		s.w[j] = sum
 	}
