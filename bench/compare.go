@@ -169,8 +169,12 @@ func WriteComparison(w io.Writer, c *Comparison) error {
 	mpiCol := fmt.Sprintf("%s %s(%s)", shortName(c.MPIName), what, c.Unit)
 	fmt.Fprintf(bw, "%-*s%*s%*s%*s\n", sizeWidth, "# Size", fieldWidth+4, mpxCol, fieldWidth+4, mpiCol, itersWidth, c.RatioLabel)
 	for _, row := range c.Rows {
-		ratio := "n/a"
-		if row.Ratio != 0 {
+		den := row.MPI
+		if t.HigherIsBetter() {
+			den = row.MPX
+		}
+		ratio := "n/a" // Ratio is 0 by convention when its divisor is
+		if den != 0 {
 			ratio = fmt.Sprintf("%.2f", row.Ratio)
 		}
 		fmt.Fprintf(bw, "%-*d%*.2f%*.2f%*s\n", sizeWidth, row.Size, fieldWidth+4, row.MPX, fieldWidth+4, row.MPI, itersWidth, ratio)

@@ -423,6 +423,27 @@ func TestWriteComparison(t *testing.T) {
 	}
 }
 
+// For bandwidth the ratio is MPI/mpx, and a zero MPI figure is a ratio of
+// 0, not a division by zero.
+func TestWriteComparisonBandwidth(t *testing.T) {
+	c := &Comparison{Test: "bw", Unit: "MB/s", Ranks: 2, Transport: "tcp", Repeat: 3, MPIName: "MPICH", RatioLabel: "MPI/mpx",
+		Rows: []CompareRow{{1, 0.05, 0, 0}, {1024, 100, 250, 2.5}, {2048, 0, 10, 0}}}
+	var b bytes.Buffer
+	if err := WriteComparison(&b, c); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"# Size              mpx BW(MB/s)        MPICH BW(MB/s)     MPI/mpx\n",
+		"1                           0.05                  0.00        0.00\n",
+		"1024                      100.00                250.00        2.50\n",
+		"2048                        0.00                 10.00         n/a\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("comparison table lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
 func TestDecodeFile(t *testing.T) {
 	r := &Result{Test: "bw", Impl: "mpx", Level: LevelComm, Unit: "MB/s", Ranks: 2,
 		Rows: []Row{{Size: 1, Value: 3.5}}, Opts: Defaults(mustTest(t, "bw")),
