@@ -37,10 +37,11 @@ func (e *endpoint) Peer() int { return e.p.rank }
 
 // Send copies h and payload into the peer's ring, in one cell when they fit
 // and in fragments otherwise, which the peer reassembles while later cells
-// are being written. When the ring is full it waits, polling this rank's
-// own rings meanwhile so that two ranks sending to each other cannot
-// deadlock, then sleeping on this rank's doorbell, which the peer rings
-// when it frees a cell.
+// are being written. It is safe for concurrent use (frames are whole and in
+// the order Sends took the endpoint) and does not retain payload. When the
+// ring is full it waits, polling this rank's own rings meanwhile so that
+// two ranks sending to each other cannot deadlock, then sleeping on this
+// rank's doorbell, which the peer rings once it has freed half the ring.
 func (e *endpoint) Send(h *transport.Header, payload []byte) error {
 	t := e.t
 	n := h.PayloadLen()

@@ -145,7 +145,8 @@ func runChild(role string) error {
 	var fetched []byte
 	end := time.Now().Add(5 * time.Minute)
 	idle := 0
-	for time.Now().Before(end) {
+	// time.Now costs ~400ns on a kvm-clock VM: look at the clock rarely.
+	for n := 0; n&4095 != 0 || time.Now().Before(end); n++ {
 		if !tr.Poll() && len(h.queue) == 0 {
 			if h.failed != nil {
 				return h.failed
