@@ -31,7 +31,7 @@ type grid struct {
 	row0, row1        int   // this rank's rows
 	col0, col1        int   // this rank's columns
 	rowComm           *comm.Comm
-	sendTo, recvFrom  int // partners of the transpose
+	partner           int // the rank of the transpose exchange
 	sendOff, sendLen  int // the part of the summed row block sent
 }
 
@@ -65,11 +65,11 @@ func newGrid(c *comm.Comm, na int) (*grid, error) {
 	g.row0, g.row1 = g.colStart[g.pr*g.k], g.colStart[(g.pr+1)*g.k]
 	g.col0, g.col1 = g.colStart[g.pc], g.colStart[g.pc+1]
 	// Rank (r, c) sends column block r·k + c%k of its summed row block to
-	// rank (c/k, r·k + c%k); so (pr, pc) receives its column block from
-	// (pc/k, pr·k + pc%k). For k = 1 this is the transpose (pr,pc)↔(pc,pr).
+	// rank (c/k, r·k + c%k), which is also the rank it receives its own
+	// column block from: the pairing is its own inverse. For k = 1 it is
+	// the transpose (pr, pc) ↔ (pc, pr).
 	j := g.pc % g.k
-	g.sendTo = (g.pc/g.k)*npcols + g.pr*g.k + j
-	g.recvFrom = (g.pc/g.k)*npcols + g.pr*g.k + g.pc%g.k
+	g.partner = (g.pc/g.k)*npcols + g.pr*g.k + j
 	g.sendOff = g.colStart[g.pr*g.k+j] - g.row0
 	g.sendLen = g.colStart[g.pr*g.k+j+1] - g.colStart[g.pr*g.k+j]
 	if g.rowComm, err = c.Split(g.pr, g.pc); err != nil {
@@ -280,16 +280,15 @@ func (s *solver) matvec(c *comm.Comm, v, y []float64) error {
 	}
 	g := s.g
 	part := s.wsum[g.sendOff : g.sendOff+g.sendLen]
-	me := c.Rank()
-	if g.sendTo == me {
+	if g.partner == c.Rank() {
 		copy(y, part)
 		return nil
 	}
-	rr, err := comm.Irecv(c, y, g.recvFrom, tagTranspose)
+	rr, err := comm.Irecv(c, y, g.partner, tagTranspose)
 	if err != nil {
 		return err
 	}
-	sr, err := comm.Isend(c, part, g.sendTo, tagTranspose)
+	sr, err := comm.Isend(c, part, g.partner, tagTranspose)
 	if err != nil {
 		return err
 	}
@@ -402,6 +401,7 @@ func Run(c *comm.Comm, p npb.CGParams, log io.Writer) (npb.Report, error) {
 	if err != nil {
 		return rep, err
 	}
+	defer s.g.rowComm.Free()
 	// One untimed iteration to touch all data, then start again, as NPB.
 	s.resetX()
 	if _, _, err := s.power(c); err != nil {

@@ -60,7 +60,9 @@ func newSolver(c *comm.Comm, p npb.MGParams) (*solver, error) {
 		s.ser = make([]*level, s.kmin+1)
 		s.su, s.sr = make([][]float64, s.kmin+1), make([][]float64, s.kmin+1)
 		for k := 1; k <= s.kmin; k++ {
-			s.ser[k], _ = newLevel(k, nil)
+			if s.ser[k], err = newLevel(k, nil); err != nil {
+				return nil, err
+			}
 			s.su[k], s.sr[k] = make([]float64, s.ser[k].size()), make([]float64, s.ser[k].size())
 		}
 		lk := s.lv[s.kmin]
@@ -207,6 +209,7 @@ func Run(c *comm.Comm, p npb.MGParams, log io.Writer) (npb.Report, error) {
 	if err != nil {
 		return rep, err
 	}
+	defer s.d.cart.Free()
 	top := s.lv[s.lt]
 	start := func() error {
 		zero(s.u[s.lt])
@@ -309,7 +312,7 @@ func (s *solver) zran3() error {
 	for i3 := 0; i3 < l.m[2]; i3++ {
 		for i2 := 0; i2 < l.m[1]; i2++ {
 			g := l.off[0] + n*(l.off[1]+i2+n*(l.off[2]+i3))
-			x := npb.Seed * 1.0
+			x := float64(npb.Seed)
 			npb.Randlc(&x, npb.Power(npb.A, g))
 			npb.Vranlc(row, &x, npb.A)
 			for i1, val := range row {
