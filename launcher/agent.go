@@ -84,6 +84,11 @@ func (a *agent) serve() error {
 				rerr <- err
 				return
 			}
+			// Heard from the launcher, however long handling takes.
+			select {
+			case a.heard <- struct{}{}:
+			default:
+			}
 			select {
 			case msgs <- m:
 			case <-done:
@@ -94,10 +99,6 @@ func (a *agent) serve() error {
 	for {
 		select {
 		case m := <-msgs:
-			select {
-			case a.heard <- struct{}{}:
-			default:
-			}
 			if m.Op == opShutdown {
 				a.finish()
 				a.link.send(&agentMsg{Op: opBye})
@@ -144,7 +145,7 @@ func (a *agent) heartbeat(done <-chan struct{}, lost chan<- error) {
 				lost <- fmt.Errorf("no word from the launcher for %v (link down?); ranks stopped", silent.Round(100*time.Millisecond))
 				return
 			}
-			a.link.send(&agentMsg{Op: opPing})
+			a.link.ping()
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -77,6 +78,10 @@ type agentNode struct {
 	closed  bool
 	bye     chan struct{}
 	heard   chan struct{}
+	// delivering is set while the reader hands output to the launcher's
+	// writers, which may block (a paused pager): the agent's pings then
+	// wait unread, and its silence means nothing.
+	delivering atomic.Bool
 }
 
 // remoteStarter is the process that started an agent (ssh, srun).
@@ -505,7 +510,9 @@ func (n *agentNode) readLoop() {
 				if m.Stream == 2 {
 					w = p.spec.Stderr
 				}
+				n.delivering.Store(true)
 				w.Write(m.Data)
+				n.delivering.Store(false)
 			}
 		case opExit:
 			if p != nil {
@@ -564,6 +571,9 @@ func (n *agentNode) heartbeat() {
 		case <-n.heard:
 			last = time.Now()
 		case <-t.C:
+			if n.delivering.Load() {
+				last = time.Now()
+			}
 			n.mu.Lock()
 			stop := n.closed || n.lostErr != nil
 			n.mu.Unlock()
@@ -574,7 +584,7 @@ func (n *agentNode) heartbeat() {
 				n.lost(fmt.Errorf("node %s: no heartbeat from its agent for %v: link down or node hung", n.name, silent.Round(100*time.Millisecond)))
 				return
 			}
-			n.link.send(&agentMsg{Op: opPing})
+			n.link.ping()
 		}
 	}
 }

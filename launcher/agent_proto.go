@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mpx-hpc/mpx/param"
@@ -157,12 +158,27 @@ type agentLink struct {
 	// means the peer is lost; the launcher's values, which its hello
 	// gives the agent.
 	every, timeout time.Duration
+	pinging        atomic.Bool
+}
+
+// ping sends a heartbeat without waiting: a send stuck behind a large
+// frame on a dead link must not stop the caller from noticing the silence.
+func (l *agentLink) ping() {
+	if !l.pinging.CompareAndSwap(false, true) {
+		return // the last one is still on its way
+	}
+	go func() {
+		l.send(&agentMsg{Op: opPing})
+		l.pinging.Store(false)
+	}()
 }
 
 func (l *agentLink) send(m *agentMsg) error {
+	// No write deadline: a frame cut short would garble the stream, and
+	// a peer that stops reading is found by the heartbeats, whose loss
+	// closes the connection and so ends a blocked write.
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
-	l.conn.SetWriteDeadline(time.Now().Add(max(l.timeout, time.Second)))
 	return writeAgentMsg(l.conn, m)
 }
 

@@ -121,6 +121,34 @@ func (c *capped) String() string {
 	return strings.TrimSpace(c.buf.String())
 }
 
+// prefixLines passes what SSH or the agent print on the node to the
+// launcher's messages, a line at a time, naming the node.
+type prefixLines struct {
+	prefix string
+	logf   func(format string, args ...any)
+	mu     sync.Mutex
+	part   []byte
+}
+
+func (p *prefixLines) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.part = append(p.part, b...)
+	for {
+		i := bytes.IndexByte(p.part, '\n')
+		if i < 0 {
+			break
+		}
+		p.logf("%s%s", p.prefix, strings.TrimRight(string(p.part[:i]), "\r"))
+		p.part = p.part[i+1:]
+	}
+	if len(p.part) > 4096 { // a very long line: pass it on in pieces
+		p.logf("%s%s", p.prefix, p.part)
+		p.part = p.part[:0]
+	}
+	return len(b), nil
+}
+
 // startSSHAgent starts the agent of host over SSH. Failures before the
 // agent connects back are sent on failed, with SSH's own message.
 func startSSHAgent(s *AgentStarter, host string, addrs []string, failed chan<- error) (remoteStarter, error) {
@@ -137,7 +165,7 @@ func startSSHAgent(s *AgentStarter, host string, addrs []string, failed chan<- e
 	cmd := exec.Command(sshCmd[0], args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	stderr := &capped{}
-	cmd.Stderr = stderr
+	cmd.Stderr = io.MultiWriter(stderr, &prefixLines{prefix: "node " + host + ": ", logf: s.logf})
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

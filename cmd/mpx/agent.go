@@ -143,6 +143,7 @@ func clusterFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "preload-binary", Usage: "copy the program to each node's temporary directory and run it from there"},
 		&cli.StringFlag{Name: "preload-files", Usage: "copy `FILES` (comma-separated) next to the preloaded program on each node"},
 		&cli.StringFlag{Name: "iface", Usage: "interface `NAME` or CIDR for wire-up and data (tcp_iface)"},
+		&cli.BoolFlag{Name: "report-transports", Usage: "each rank prints the transport and address it uses for each peer (report_transports)"},
 		&cli.StringFlag{Name: "port-range", Usage: "listening ports `LO-HI` of the ranks, for firewalled clusters (tcp_port_range)"},
 		&cli.StringFlag{Name: "launch-agent", Value: "ssh", Usage: "`COMMAND` and options that reach a node (Open MPI's plm_rsh_agent), e.g. 'ssh -F cfg -p 2222'"},
 		&cli.IntFlag{Name: "agent-port", Usage: "use agents pre-started with mpx agent --listen on this `PORT` of each host"},
@@ -154,6 +155,9 @@ func clusterFlags() []cli.Flag {
 // hosts from --host, --hostfile or the Slurm allocation, and the agent
 // starter that reaches them.
 func clusterConfig(c *cli.Context, cfg *launcher.Config) error {
+	if c.Bool("report-transports") {
+		cfg.Params = append(cfg.Params, "report_transports=true")
+	}
 	var hosts []launcher.Host
 	via := "ssh"
 	if hs := c.StringSlice("host"); len(hs) > 0 {
