@@ -237,12 +237,13 @@ func TestParamAndEnvReachRanks(t *testing.T) {
 }
 
 func TestTimeout(t *testing.T) {
-	code, _, stderr := runMpx(t, "run", "-n", "2", "--oversubscribe", "--timeout", "1s", rankProg, "-mode", "hang")
+	code, _, stderr := runMpx(t, "run", "-n", "2", "--oversubscribe", "--timeout", "3s",
+		"--param", "launcher_report_wait=5s", rankProg, "-mode", "hang")
 	if code != 124 {
 		t.Errorf("exit code %d, want 124", code)
 	}
-	for _, re := range []string{`mpx: rank 0 on host \S+: Recv comm=world src=1 tag=7 for \ds\n`,
-		`mpx: rank 1 on host \S+: Recv comm=world src=0 tag=7 for \ds\n`, `mpx: timeout of 1s expired; stopped 2 ranks\n$`} {
+	for _, re := range []string{`mpx: rank 0 on host \S+: Recv comm=world src=1 tag=7 for \d+s\n`,
+		`mpx: rank 1 on host \S+: Recv comm=world src=0 tag=7 for \d+s\n`, `mpx: timeout of 3s expired; stopped 2 ranks\n$`} {
 		if !regexp.MustCompile(re).MatchString(stderr) {
 			t.Errorf("stderr lacks %s:\n%s", re, stderr)
 		}

@@ -297,19 +297,18 @@ func TestReport(t *testing.T) {
 	s, _ := newTestServer(t, 4)
 	cs := dialAll(t, s)
 	block := make(chan struct{})
-	defer close(block)
 	cs[0].OnReport(func() string { return "Recv comm=world src=1 tag=7 for 2s" })
 	cs[1].OnReport(func() string { return "Fence" })
 	cs[3].OnReport(func() string { <-block; return "late" })
-	// Rank 2 sets no function.
-	reps := s.Report(300 * time.Millisecond)
+	// Rank 2 sets no function; rank 3 does not answer in time.
+	reps := s.Report(2 * time.Second)
 	want := []struct {
 		text, err string
 	}{
 		{"Recv comm=world src=1 tag=7 for 2s", ""},
 		{"Fence", ""},
 		{"no report function set", ""},
-		{"", "no answer within 300ms"},
+		{"", "no answer within 2s"},
 	}
 	for r, w := range want {
 		got := reps[r]
@@ -320,10 +319,22 @@ func TestReport(t *testing.T) {
 			t.Errorf("rank %d report error %v, want %q", r, got.Err, w.err)
 		}
 	}
+	// Rank 3 answers now (its late answer to the first request is
+	// dropped); rank 1 is gone.
+	close(block)
 	cs[1].Close()
-	reps = s.Report(200 * time.Millisecond)
-	if reps[1].Err == nil || reps[0].Err != nil {
-		t.Fatalf("after rank 1 closed: %+v", reps)
+	reps = s.Report(10 * time.Second)
+	texts := []string{"Recv comm=world", "", "no report function set", "late"}
+	for r, w := range texts {
+		if r == 1 {
+			if reps[1].Err == nil {
+				t.Errorf("rank 1 closed, yet report %+v", reps[1])
+			}
+			continue
+		}
+		if reps[r].Err != nil || !strings.Contains(reps[r].Text, w) {
+			t.Errorf("rank %d second report %+v, want %q", r, reps[r], w)
+		}
 	}
 }
 
@@ -365,7 +376,16 @@ func TestMismatchedBarrier(t *testing.T) {
 		if c.Rank() == 0 {
 			return c.Fence()
 		}
-		time.Sleep(50 * time.Millisecond)
+		// Rank 1 comes second, once rank 0 waits in the fence.
+		for delay := time.Millisecond; ; delay = min(2*delay, 20*time.Millisecond) {
+			s.mu.Lock()
+			n := len(s.barWait)
+			s.mu.Unlock()
+			if n == 1 {
+				break
+			}
+			time.Sleep(delay)
+		}
 		return c.Finalize()
 	})
 	for r, err := range errs {
