@@ -23,6 +23,7 @@ var rig struct {
 	nodes []string // node addresses; the last one is bare (no mpx installed)
 	ns    []string // their namespaces
 	ssh   string   // --launch-agent value
+	cidr  string   // the rig's subnet, 198.18.S.0/24
 	repo  string
 }
 
@@ -77,6 +78,7 @@ func run(m *testing.M) int {
 	rig.nodes = strings.Fields(vars["MPX_CLUSTER_NODES"])
 	rig.ns = strings.Fields(vars["MPX_CLUSTER_NS"])
 	rig.ssh = "ssh -F " + vars["MPX_CLUSTER_SSH_CONFIG"]
+	rig.cidr = strings.TrimSuffix(vars["MPX_CLUSTER_BRIDGE_IP"], ".1") + ".0/24"
 	for name, pkg := range map[string]string{"mpx": "./cmd/mpx", "ring": "./examples/ring", "hello": "./examples/hello", "pmi2probe": "./test/cluster/testdata/pmi2probe"} {
 		b := exec.Command("go", "build", "-o", filepath.Join(rig.bin, name), pkg)
 		b.Dir = repo
@@ -180,6 +182,17 @@ func TestTwoNodesTwoRanks(t *testing.T) {
 		filepath.Join(rig.bin, "hello"))
 	if r.code != 0 || strings.Count(r.stdout, "hello from rank") != 2 {
 		t.Fatalf("-H: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	// The subnet and ports forced, and the transports reported.
+	r = mpx(t, time.Minute, "run", "-H", rig.nodes[0]+":2,"+rig.nodes[1]+":2", "--launch-agent", rig.ssh,
+		"--iface", rig.cidr, "--port-range", "40000-40099", "--report-transports", filepath.Join(rig.bin, "ring"), "-laps", "3")
+	if r.code != 0 || !strings.Contains(r.stdout, "token 18 (expected 18): ok") {
+		t.Fatalf("--iface: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	for _, n := range rig.nodes[:2] {
+		if strings.Count(r.stderr, "tcp from "+n+":400") != 2 {
+			t.Errorf("transport report lacks tcp from %s:400xx on both of its ranks:\n%s", n, r.stderr)
+		}
 	}
 	checkClean(t)
 }
