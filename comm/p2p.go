@@ -147,7 +147,7 @@ func Irecv[T Numeric](c *Comm, buf []T, src, tag int) (*Request, error) {
 }
 
 func (c *Comm) isendBytes(ctx uint32, dst, tag int, buf []byte) (*Request, error) {
-	r := &Request{c: c, p: &p2p.Request{}, op: "send", peer: dst, elem: 1}
+	r := &Request{c: c, p: p2p.NewRequest(), op: "send", peer: dst, elem: 1}
 	if err := c.w.eng.Isend(r.p, ctx, c.group[dst], tag, buf); err != nil {
 		return nil, err
 	}
@@ -155,7 +155,7 @@ func (c *Comm) isendBytes(ctx uint32, dst, tag int, buf []byte) (*Request, error
 }
 
 func (c *Comm) irecvBytes(ctx uint32, src, tag int, buf []byte) (*Request, error) {
-	r := &Request{c: c, p: &p2p.Request{}, op: "recv", peer: src, elem: 1}
+	r := &Request{c: c, p: p2p.NewRequest(), op: "recv", peer: src, elem: 1}
 	if err := c.w.eng.Irecv(r.p, ctx, c.worldOf(src), tag, buf); err != nil {
 		return nil, err
 	}

@@ -39,25 +39,30 @@ func (c *Comm) goRequest(op string, fn func() error) *Request {
 	return r
 }
 
-func (r *Request) result() (Status, error) {
+// settle moves a completed point-to-point operation's result into r and
+// gives the engine's request back to its pool, so that Wait and Test can be
+// called again and the pool serves the next message.
+func (r *Request) settle() {
 	if r.p == nil {
-		return r.st, r.ferr
+		return
 	}
 	pst, err := r.p.Result()
-	st := r.c.status(pst)
-	st.Count = st.Bytes / r.elem
-	return st, err
+	r.st = r.c.status(pst)
+	r.st.Count = r.st.Bytes / r.elem
+	r.ferr = err
+	p2p.Release(r.p)
+	r.p = nil
 }
 
 // Wait blocks until the operation completes and returns its status.
 func (r *Request) Wait() (Status, error) {
 	if r.p != nil {
 		r.p.Wait()
+		r.settle()
 	} else {
 		<-r.fn
 	}
-	st, err := r.result()
-	return st, r.c.fail(r.op, r.peer, err)
+	return r.st, r.c.fail(r.op, r.peer, r.ferr)
 }
 
 // Test reports whether the operation has completed, without blocking; when
@@ -67,6 +72,7 @@ func (r *Request) Test() (bool, Status, error) {
 		if !r.p.Done() {
 			return false, Status{}, nil
 		}
+		r.settle()
 	} else {
 		select {
 		case <-r.fn:
@@ -74,8 +80,7 @@ func (r *Request) Test() (bool, Status, error) {
 			return false, Status{}, nil
 		}
 	}
-	st, err := r.result()
-	return true, st, r.c.fail(r.op, r.peer, err)
+	return true, r.st, r.c.fail(r.op, r.peer, r.ferr)
 }
 
 // Waitall waits for every request (nil entries are skipped) and returns

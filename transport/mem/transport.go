@@ -82,10 +82,11 @@ func (t *Transport) Endpoint(peer int, _ string) (transport.Endpoint, error) {
 	ep := t.eps[peer]
 	if ep == nil {
 		ep = &endpoint{t: t, peer: peer}
+		ep.sc = &scEndpoint{ep}
 		t.eps[peer] = ep
 	}
 	if t.f.SingleCopy {
-		return &scEndpoint{ep}, nil
+		return ep.sc, nil
 	}
 	return ep, nil
 }
@@ -116,6 +117,8 @@ type endpoint struct {
 	t    *Transport
 	peer int
 	mu   sync.Mutex // frames on one endpoint are delivered one at a time, in order
+	hdr  transport.Header
+	sc   *scEndpoint // the same endpoint with SingleCopy, made once
 }
 
 func (ep *endpoint) Peer() int { return ep.peer }
@@ -134,10 +137,12 @@ func (ep *endpoint) Send(h *transport.Header, payload []byte) error {
 	}
 	ep.mu.Lock()
 	defer ep.mu.Unlock()
-	hh := *h
-	buf := dst.Alloc(&hh)
+	// The receiver gets its own copy of the header, kept in the endpoint so
+	// that a send does not allocate.
+	ep.hdr = *h
+	buf := dst.Alloc(&ep.hdr)
 	copy(buf, payload)
-	dst.Deliver(&hh, buf)
+	dst.Deliver(&ep.hdr, buf)
 	return nil
 }
 

@@ -116,6 +116,7 @@ type message struct {
 	ctx      uint32
 	size     int
 	data     []byte // eager payload (nil for RTS)
+	buf      []byte // data's pooled backing store
 	rts      bool
 	sreq     uint64
 	flags    uint8
@@ -211,10 +212,13 @@ func (e *Engine) Isend(r *Request, ctx uint32, dst, tag int, buf []byte) error {
 		r.finish(err)
 		return err
 	}
-	h := transport.Header{Source: int32(e.rank), Context: ctx, Tag: int32(tag)}
+	// The header lives in the (pooled) request: a local would escape
+	// through the interface call and cost an allocation per message.
+	h := &r.hdr
+	*h = transport.Header{Source: int32(e.rank), Context: ctx, Tag: int32(tag)}
 	if len(buf) <= ps.eager {
 		h.Kind, h.Len = transport.KindEager, uint64(len(buf))
-		err := ps.peer.EP.Send(&h, buf)
+		err := ps.peer.EP.Send(h, buf)
 		r.status = Status{Source: dst, Tag: tag, Bytes: len(buf)}
 		r.finish(e.sendErr(dst, err))
 		return r.err
@@ -241,7 +245,7 @@ func (e *Engine) Isend(r *Request, ctx uint32, dst, tag int, buf []byte) error {
 			h.Seq = uint64(len(desc))
 		}
 	}
-	if err := ps.peer.EP.Send(&h, desc); err != nil {
+	if err := ps.peer.EP.Send(h, desc); err != nil {
 		e.mu.Lock()
 		delete(e.sends, r.id)
 		e.mu.Unlock()
@@ -315,11 +319,11 @@ func (e *Engine) take(r *Request, m *message) {
 }
 
 func (e *Engine) copyEager(r *Request, m *message) error {
-	n := copy(r.buf, m.data)
-	putBuf(m.data)
-	if n < m.size {
+	n, size := copy(r.buf, m.data), m.size
+	freeMessage(m) // m may be reused at once: nothing of it is read below
+	if n < size {
 		r.status.Bytes = n
-		return fmt.Errorf("%w: %d-byte message into %d-byte buffer", ErrTruncate, m.size, len(r.buf))
+		return fmt.Errorf("%w: %d-byte message into %d-byte buffer", ErrTruncate, size, len(r.buf))
 	}
 	return nil
 }
@@ -417,7 +421,9 @@ func (e *Engine) Alloc(h *transport.Header) []byte {
 			return r.buf[h.Seq : h.Seq+h.Len]
 		}
 	}
-	return getBuf(n)
+	// An RTS descriptor, or data for a receive that is gone: rare, small or
+	// discarded, so not pooled.
+	return make([]byte, n)
 }
 
 // takePosted removes and returns the first posted receive of ctx that
@@ -443,13 +449,15 @@ func (e *Engine) allocEager(h *transport.Header, n int) []byte {
 			e.cur[src] = inflight{r: r}
 			return r.buf[:n]
 		}
-		m := &message{claimed: r, size: n, data: getBuf(n)}
+		m := newMessage(n)
+		m.claimed, m.size = r, n
 		e.cur[src] = inflight{m: m}
 		return m.data
 	}
 	// Queued before its payload has arrived, so that a receive posted
 	// meanwhile still matches in order; Deliver completes it.
-	m := &message{src: src, tag: h.Tag, ctx: h.Context, size: n, data: getBuf(n)}
+	m := newMessage(n)
+	m.src, m.tag, m.ctx, m.size = src, h.Tag, h.Context, n
 	q.unexp = append(q.unexp, m)
 	e.wakeProbers()
 	e.mu.Unlock()
@@ -485,9 +493,7 @@ func (e *Engine) Deliver(h *transport.Header, payload []byte) {
 			}
 		}
 		e.mu.Unlock()
-		if r == nil {
-			putBuf(payload)
-		} else if done {
+		if r != nil && done {
 			r.finish(nil)
 		}
 	case transport.KindFin:
@@ -668,8 +674,9 @@ func (e *Engine) Close() {
 
 // selfEndpoint carries a rank's messages to itself through its own handler.
 type selfEndpoint struct {
-	e  *Engine
-	mu sync.Mutex
+	e   *Engine
+	mu  sync.Mutex
+	hdr transport.Header // the delivered copy, kept here so sends do not allocate
 }
 
 func (s *selfEndpoint) Peer() int { return s.e.rank }
@@ -677,15 +684,17 @@ func (s *selfEndpoint) Peer() int { return s.e.rank }
 func (s *selfEndpoint) Send(h *transport.Header, payload []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	hh := *h
-	buf := s.e.Alloc(&hh)
+	s.hdr = *h
+	buf := s.e.Alloc(&s.hdr)
 	copy(buf, payload)
-	s.e.Deliver(&hh, buf)
+	s.e.Deliver(&s.hdr, buf)
 	return nil
 }
 
-// buffer pool for unexpected eager payloads, by power-of-two class.
-var bufPools [32]sync.Pool
+// Unexpected eager messages come from pools by power-of-two size class,
+// their payload buffers with them, so that steady traffic does not
+// allocate.
+var msgPools [32]sync.Pool
 
 func class(n int) int {
 	c := 0
@@ -695,25 +704,25 @@ func class(n int) int {
 	return c
 }
 
-func getBuf(n int) []byte {
-	if n == 0 {
-		return []byte{}
-	}
+func newMessage(n int) *message {
 	c := class(n)
-	if c >= len(bufPools) {
-		return make([]byte, n)
+	if c >= len(msgPools) {
+		return &message{data: make([]byte, n)}
 	}
-	if p, ok := bufPools[c].Get().(*[]byte); ok {
-		return (*p)[:n]
+	if m, ok := msgPools[c].Get().(*message); ok {
+		buf := m.buf
+		*m = message{buf: buf, data: buf[:n]}
+		return m
 	}
-	return make([]byte, n, 1<<c)
+	buf := make([]byte, 1<<c)
+	return &message{buf: buf, data: buf[:n]}
 }
 
-func putBuf(b []byte) {
-	c := class(cap(b))
-	if cap(b) == 0 || 1<<c != cap(b) || c >= len(bufPools) {
+// freeMessage returns m to its pool; its payload must not be used again.
+func freeMessage(m *message) {
+	if m.buf == nil {
 		return
 	}
-	b = b[:cap(b)]
-	bufPools[c].Put(&b)
+	m.data, m.claimed, m.desc = nil, nil, nil
+	msgPools[class(cap(m.buf))].Put(m)
 }

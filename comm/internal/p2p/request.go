@@ -2,6 +2,8 @@ package p2p
 
 import (
 	"fmt"
+
+	"github.com/mpx-hpc/mpx/transport"
 	"runtime"
 	"sort"
 	"strings"
@@ -39,6 +41,7 @@ type Request struct {
 	status Status
 	err    error
 	start  time.Time // set when a wait blocks, for reports
+	hdr    transport.Header
 
 	state atomic.Uint32 // 0 pending, 2 finishing, 1 done
 	ch    chan struct{} // one token when done
