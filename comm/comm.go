@@ -22,7 +22,9 @@ import (
 	"fmt"
 	"os"
 	goruntime "runtime"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 
 	"github.com/mpx-hpc/mpx/comm/internal/p2p"
 	mpxrt "github.com/mpx-hpc/mpx/runtime"
@@ -68,6 +70,8 @@ type world struct {
 	mu    sync.Mutex
 	done  bool
 	names sync.Map // context -> communicator name, for reports
+
+	finalizing atomic.Bool // in Finalize, waiting for the other ranks
 }
 
 var (
@@ -120,7 +124,12 @@ func Init() (*Comm, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt.OnReport(func() string { return eng.Report(c.w.contextName) })
+	rt.OnReport(func() string {
+		if c.w.finalizing.Load() {
+			return "in Finalize, waiting for the other ranks to finalize"
+		}
+		return eng.Report(c.w.contextName)
+	})
 	initDone = true
 	return c, nil
 }
@@ -205,8 +214,19 @@ func (c *Comm) fromWorld(w int) int {
 
 // Finalize leaves the job: it waits until every rank has called Finalize,
 // then closes the transports. Call it once, on the world, at the end.
+//
+// Deferred as `defer world.Finalize()`, it also catches a panic of the rank:
+// it prints the panic and its stack and aborts the job, because waiting
+// for ranks that wait for this one would hang the job with the stack
+// unseen.
 func (c *Comm) Finalize() error {
+	if p := recover(); p != nil {
+		fmt.Fprintf(os.Stderr, "panic: %v\n\n%s", p, debug.Stack())
+		c.w.life.Abort(2, fmt.Sprintf("rank %d panicked: %v", c.w.rank, p))
+		panic(p) // only reached in process (commtest), where Abort returns
+	}
 	w := c.w
+	w.finalizing.Store(true)
 	w.mu.Lock()
 	if w.done {
 		w.mu.Unlock()

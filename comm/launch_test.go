@@ -106,3 +106,18 @@ func TestLaunchedCollectives(t *testing.T) {
 		})
 	}
 }
+
+// A rank that panics under `defer world.Finalize()` while its peers wait
+// for it: the stack is shown and the job ends, instead of every rank
+// waiting in Finalize or Barrier forever.
+func TestLaunchedPanicUnderDeferredFinalize(t *testing.T) {
+	out, err := mpxRun(t, time.Minute, "-n", "3", "--oversubscribe", "./testdata/panicky")
+	if err == nil {
+		t.Fatalf("job succeeded:\n%s", out)
+	}
+	for _, want := range []string{"panic: assignment to entry in nil map", "main.main()", "rank 1", "rank 1 panicked"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
