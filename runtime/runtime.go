@@ -393,6 +393,9 @@ type TransportInfo struct {
 	Name      string
 	Available bool
 	Detail    string
+	// EagerLimit is the largest message the transport sends eagerly (the
+	// p2p_eager_limit parameter overrides it when set).
+	EagerLimit int
 }
 
 // Transports lists the transports this build has and how they would be
@@ -400,8 +403,8 @@ type TransportInfo struct {
 func Transports() []TransportInfo {
 	tcpDetail, err := tcp.Describe("")
 	info := []TransportInfo{
-		{Name: "tcp", Available: err == nil, Detail: tcpDetail},
-		{Name: "mem", Available: true, Detail: "in-process ranks (tests, comm/commtest)"},
+		{Name: "tcp", Available: err == nil, Detail: tcpDetail, EagerLimit: tcp.EagerLimit},
+		{Name: "mem", Available: true, Detail: "in-process ranks (tests, comm/commtest)", EagerLimit: 64 << 10},
 	}
 	if err != nil {
 		info[0].Detail = err.Error()
@@ -411,6 +414,6 @@ func Transports() []TransportInfo {
 	if err != nil {
 		detail += " (" + err.Error() + ")"
 	}
-	info = append(info, TransportInfo{Name: "shm", Available: true, Detail: detail})
+	info = append(info, TransportInfo{Name: "shm", Available: true, Detail: detail, EagerLimit: shm.EagerLimit()})
 	return info
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/mpx-hpc/mpx/comm"
 	"github.com/mpx-hpc/mpx/param"
 	mpxruntime "github.com/mpx-hpc/mpx/runtime"
 	"github.com/urfave/cli/v2"
@@ -36,6 +37,12 @@ func writeInfo(w io.Writer) error {
 	fmt.Fprintln(w, "Transports:")
 	writeTransports(w)
 	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Point-to-point protocol (per transport; p2p_eager_limit overrides when set):")
+	writeProtocols(w)
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Collective algorithms (coll_<name>_algorithm forces one):")
+	writeAlgorithms(w)
+	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Parameters:")
 	return writeParams(w)
 }
@@ -50,6 +57,30 @@ func writeTransports(w io.Writer) {
 			avail = "unavailable"
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", t.Name, avail, t.Detail)
+	}
+	tw.Flush()
+}
+
+// writeProtocols prints where each transport switches from eager to
+// rendezvous.
+func writeProtocols(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, t := range mpxruntime.Transports() {
+		big := "rendezvous: RTS, CTS, then the payload straight into the posted buffer"
+		if t.Name == "shm" {
+			big = "rendezvous: the receiver copies from the sender's memory (process_vm_readv) where allowed, else RTS/CTS through the rings"
+		}
+		fmt.Fprintf(tw, "  %s\teager up to %s\t%s\n", t.Name, param.FormatSize(t.EagerLimit), big)
+	}
+	tw.Flush()
+}
+
+// writeAlgorithms prints the collective decision table.
+func writeAlgorithms(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  COLLECTIVE\tALGORITHM\tWHEN")
+	for _, r := range comm.AlgorithmTable() {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", r.Collective, r.Algorithm, r.When)
 	}
 	tw.Flush()
 }

@@ -268,9 +268,24 @@ func (t *Transport) Name() string { return "shm" }
 
 // Limits advertises an eager limit of four cells' worth (the pipelined copy
 // beats a rendezvous handshake below that) and frames up to 1 GiB.
+// eagerLimit is the largest message sent eagerly: four cells' payload, or
+// half the ring if that is less, so that an eager message never waits for
+// more than half a ring to drain.
+func eagerLimit(cellSize, ncells int) int {
+	return min(4*(cellSize-cellHdr), (ncells/2)*(cellSize-cellHdr))
+}
+
+// EagerLimit is the eager limit a transport made with the current
+// shm_cell_size and shm_ring_size parameters advertises, for `mpx info`.
+func EagerLimit() int {
+	cellSize, ringSize := cellSizeParam.Get(), ringSizeParam.Get()
+	ncells := max(ringSize/cellSize, 2)
+	return eagerLimit(cellSize, 1<<(bits.Len(uint(ncells))-1))
+}
+
 func (t *Transport) Limits() transport.Limits {
 	return transport.Limits{
-		EagerLimit: min(4*(t.cellSize-cellHdr), (t.ncells/2)*(t.cellSize-cellHdr)),
+		EagerLimit: eagerLimit(t.cellSize, t.ncells),
 		MaxFrame:   maxFrame,
 		Latency:    500 * time.Nanosecond,
 	}
