@@ -108,6 +108,12 @@ func (a *agent) serve() error {
 				a.logf("%v", err)
 			}
 		case err := <-rerr:
+			select {
+			case lerr := <-lost: // the heartbeat closed the link
+				a.finish()
+				return lerr
+			default:
+			}
 			a.finish()
 			if errors.Is(err, io.EOF) {
 				return errors.New("the launcher closed the connection; ranks stopped")
@@ -141,8 +147,9 @@ func (a *agent) heartbeat(done <-chan struct{}, lost chan<- error) {
 			last = time.Now()
 		case <-t.C:
 			if silent := time.Since(last); silent > a.link.timeout {
-				a.conn().Close()
+				// The reason first: closing makes the reader fail too.
 				lost <- fmt.Errorf("no word from the launcher for %v (link down?); ranks stopped", silent.Round(100*time.Millisecond))
+				a.conn().Close()
 				return
 			}
 			a.link.ping()
