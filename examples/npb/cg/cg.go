@@ -28,6 +28,7 @@ type grid struct {
 	nprows, npcols, k int
 	pr, pc            int
 	colStart          []int // column block b is [colStart[b], colStart[b+1])
+	blockLens         []int // colStart[b+1] - colStart[b]
 	row0, row1        int   // this rank's rows
 	col0, col1        int   // this rank's columns
 	rowComm           *comm.Comm
@@ -61,6 +62,9 @@ func newGrid(c *comm.Comm, na int) (*grid, error) {
 	g.colStart = make([]int, npcols+1)
 	for b := range g.colStart {
 		g.colStart[b] = b * na / npcols
+	}
+	for b := 0; b < npcols; b++ {
+		g.blockLens = append(g.blockLens, g.colStart[b+1]-g.colStart[b])
 	}
 	g.row0, g.row1 = g.colStart[g.pr*g.k], g.colStart[(g.pr+1)*g.k]
 	g.col0, g.col1 = g.colStart[g.pc], g.colStart[g.pc+1]
@@ -275,10 +279,15 @@ func (s *solver) matvec(c *comm.Comm, v, y []float64) error {
 		}
 		s.w[j] = sum
 	}
+	g := s.g
+	if g.nprows == 1 && g.npcols > 1 {
+		// One process row: each rank needs only its own column block of
+		// the sum, half the traffic of summing everything everywhere.
+		return comm.ReduceScatter(g.rowComm, s.w, y, g.blockLens, comm.Sum)
+	}
 	if err := s.rowSum(s.w, s.wsum); err != nil {
 		return err
 	}
-	g := s.g
 	part := s.wsum[g.sendOff : g.sendOff+g.sendLen]
 	if g.partner == c.Rank() {
 		copy(y, part)
