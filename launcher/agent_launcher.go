@@ -319,6 +319,49 @@ func connectAddrs(host, port string) []string {
 	return append(out, net.JoinHostPort("127.0.0.1", port))
 }
 
+// reachableFirst keeps, of the launcher's addresses, those on a subnet of
+// this machine that also holds host, so that an agent dials an address it
+// can reach and nothing else; when none shares a subnet with host (it is
+// routed), all are kept in their order.
+func reachableFirst(addrs []string, host string) []string {
+	hostIPs, err := net.LookupIP(host)
+	if err != nil {
+		return addrs
+	}
+	var nets []*net.IPNet
+	ifs, _ := net.Interfaces()
+	for _, ifc := range ifs {
+		as, _ := ifc.Addrs()
+		for _, a := range as {
+			if ipn, ok := a.(*net.IPNet); ok {
+				nets = append(nets, ipn)
+			}
+		}
+	}
+	var near []string
+	for _, a := range addrs {
+		h, _, err := net.SplitHostPort(a)
+		ip := net.ParseIP(h)
+		if err != nil || ip == nil {
+			continue
+		}
+		for _, n := range nets {
+			if !n.IP.Equal(ip) {
+				continue
+			}
+			for _, hip := range hostIPs {
+				if n.Contains(hip) {
+					near = append(near, a)
+				}
+			}
+		}
+	}
+	if len(near) == 0 {
+		return addrs
+	}
+	return near
+}
+
 // dialAgents connects to pre-started agents.
 func (s *AgentStarter) dialAgents() (map[string]*agentLink, error) {
 	if s.AgentPort <= 0 {

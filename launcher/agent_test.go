@@ -428,3 +428,15 @@ func TestRemoteScript(t *testing.T) {
 		t.Fatalf("script printed %q, want %q", out, want)
 	}
 }
+
+func TestReachableFirst(t *testing.T) {
+	addrs := []string{"192.0.2.77:9", "127.0.0.1:9"}
+	// 127.0.0.1 is on lo's 127.0.0.0/8, which also holds 127.0.0.5.
+	if got := reachableFirst(addrs, "127.0.0.5"); len(got) != 1 || got[0] != "127.0.0.1:9" {
+		t.Errorf("host on loopback: got %v, want only 127.0.0.1:9", got)
+	}
+	// A host on no subnet of this machine: every address, in order.
+	if got := reachableFirst(addrs, "203.0.113.9"); len(got) != 2 || got[0] != addrs[0] {
+		t.Errorf("routed host: got %v, want %v", got, addrs)
+	}
+}

@@ -160,7 +160,7 @@ func startSSHAgent(s *AgentStarter, host string, addrs []string, failed chan<- e
 	if len(sshCmd) == 0 {
 		sshCmd = []string{"ssh"}
 	}
-	remote := agentRemoteScript(b, []string{"--connect", strings.Join(addrs, ","), "--node", host})
+	remote := agentRemoteScript(b, []string{"--connect", strings.Join(reachableFirst(addrs, host), ","), "--node", host})
 	args := append(append(append([]string(nil), sshCmd[1:]...), host), remote)
 	cmd := exec.Command(sshCmd[0], args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # The project's test command (README.md): installs what the tests need on a
-# fresh Debian machine, then runs the whole suite with the race detector.
+# fresh Debian machine, then runs the whole suite with the race detector,
+# then the multi-node tests (network namespaces with sshd, and a one-node
+# Slurm), which need root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages the tests use: Open MPI for `mpx bench compare`, sshd and
-# iproute2 for the multi-node tests in network namespaces.
+# iproute2 for the multi-node tests, Slurm and munge for the Slurm tests.
 need=()
 command -v mpicc >/dev/null || need+=(openmpi-bin libopenmpi-dev)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ip >/dev/null || need+=(iproute2)
+command -v slurmctld >/dev/null || need+=(slurm-wlm)
+command -v munged >/dev/null || need+=(munge)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
   apt-get update -qq
@@ -19,3 +23,4 @@ fi
 go build -o bin/mpx ./cmd/mpx
 export MPX_BIN="$PWD/bin/mpx"
 go test -race -timeout 20m ./...
+go test -tags cluster -timeout 15m ./test/cluster/
