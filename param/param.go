@@ -34,6 +34,7 @@ type Info struct {
 
 type entry struct {
 	info  Info
+	env   string // EnvName(info.Name), computed once: Get is on hot paths
 	check func(string) error
 }
 
@@ -59,25 +60,30 @@ func register(name, typ, def, help string, choices []string, check func(string) 
 	if _, dup := registry[name]; dup {
 		panic("param: " + name + " registered twice")
 	}
-	registry[name] = &entry{info: Info{Name: name, Type: typ, Default: def, Help: help, Choices: choices}, check: check}
+	registry[name] = &entry{info: Info{Name: name, Type: typ, Default: def, Help: help, Choices: choices},
+		env: EnvName(name), check: check}
 }
 
 // raw returns the textual value of name and its source.
 func raw(name string) (string, string) {
 	mu.RLock()
 	v, ok := setVals[name]
-	def := registry[name].info.Default
+	e := registry[name]
+	file := fileVals
 	mu.RUnlock()
 	if ok {
 		return v, "set"
 	}
-	if v, ok := os.LookupEnv(EnvName(name)); ok {
+	if v, ok := os.LookupEnv(e.env); ok {
 		return v, "env"
 	}
-	if v, ok := tuneFile()[name]; ok {
+	if file == nil {
+		file = tuneFile()
+	}
+	if v, ok := file[name]; ok {
 		return v, "file"
 	}
-	return def, "default"
+	return e.info.Default, "default"
 }
 
 func tuneFile() map[string]string {
