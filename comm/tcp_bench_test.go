@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/mpx-hpc/mpx/comm"
+	"github.com/mpx-hpc/mpx/param"
 	"github.com/mpx-hpc/mpx/runtime/bootstrap"
 )
 
@@ -60,8 +61,11 @@ func BenchmarkPingPongMPX(b *testing.B) {
 		env := func(rank int) bootstrap.Env {
 			return bootstrap.Env{Rank: rank, Size: 2, LocalSize: 2, LocalRank: rank, JobID: "bench", KVAddr: srv.Addr(), Secret: secret}
 		}
-		commPeer.cmd = startChild(b, "comm", env(1).Environ()...)
-		for _, kv := range env(0).Environ() {
+		// Both ranks are on this node, where auto would pick shared
+		// memory: the figure wanted here is TCP's.
+		force := param.EnvName("transport") + "=tcp"
+		commPeer.cmd = startChild(b, "comm", append(env(1).Environ(), force)...)
+		for _, kv := range append(env(0).Environ(), force) {
 			k, v, _ := cutEq(kv)
 			os.Setenv(k, v)
 		}
