@@ -100,6 +100,12 @@ func Init() (*Comm, error) {
 		initDone = true
 		return w, nil
 	}
+	if os.Getenv("GOMAXPROCS") == "" {
+		// One rank per core is the MPI way: share the node's cores among its
+		// ranks. More Go threads than that would wake idle threads on every
+		// message and spin them on cores the other ranks need.
+		goruntime.GOMAXPROCS(max(1, goruntime.NumCPU()/env.LocalSize))
+	}
 	var rt *mpxrt.Runtime
 	eng, err := p2p.New(p2p.Config{
 		Rank: env.Rank, Size: env.Size,
