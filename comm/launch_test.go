@@ -2,6 +2,7 @@ package comm_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -120,4 +121,96 @@ func TestLaunchedPanicUnderDeferredFinalize(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
+}
+
+// shmFiles lists the /dev/shm files of job id.
+func shmFiles(id string) []string {
+	names, _ := filepath.Glob("/dev/shm/mpx-" + id + "-*")
+	return names
+}
+
+// jobID reads the job id shmhold prints.
+func jobID(t *testing.T, out string) string {
+	t.Helper()
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) == 5 && f[0] == "job" && f[4] == "ready" {
+			return f[1]
+		}
+	}
+	t.Fatalf("no job id in output:\n%s", out)
+	return ""
+}
+
+// No file under /dev/shm outlives a job over shared memory: after a
+// normal end, after a rank is killed with SIGKILL, and after the launcher
+// is.
+func TestLaunchedNoShmResidue(t *testing.T) {
+	for _, mode := range []string{"ok", "die"} {
+		t.Run(mode, func(t *testing.T) {
+			out, err := mpxRun(t, time.Minute, "-n", "3", "--oversubscribe", "--param", "transport=shm", "./testdata/shmhold", "-mode", mode)
+			if (err == nil) != (mode == "ok") {
+				t.Fatalf("mode %s: exit %v\n%s", mode, err, out)
+			}
+			if mode == "die" && !strings.Contains(out, "rank 1") {
+				t.Errorf("the failure does not name rank 1:\n%s", out)
+			}
+			if left := shmFiles(jobID(t, out)); len(left) > 0 {
+				t.Errorf("left under /dev/shm: %v", left)
+			}
+		})
+	}
+	t.Run("launcher-killed", func(t *testing.T) {
+		cmd := exec.Command(mpxBinary(t), "run", "-n", "3", "--oversubscribe", "--param", "transport=shm", "./testdata/shmhold", "-mode", "hang")
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		mark := "MPX_TEST_SHMHOLD_MARK=" + strings.ReplaceAll(t.Name(), "/", "_") + time.Now().Format("150405.000000")
+		cmd.Env = append(os.Environ(), mark)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(time.Minute)
+		for strings.Count(out.String(), "ready") < 3 {
+			if time.Now().After(deadline) {
+				cmd.Process.Kill()
+				t.Fatalf("ranks never got ready:\n%s", out.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		id := jobID(t, out.String())
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+		// The ranks die with their launcher; give them a moment, then
+		// neither they nor their segments may be left.
+		for end := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			pids := markedProcs(mark)
+			if len(pids) == 0 {
+				break
+			}
+			if time.Now().After(end) {
+				for _, p := range pids {
+					syscall.Kill(p, syscall.SIGKILL)
+				}
+				t.Fatalf("ranks %v still running 5s after the launcher was killed", pids)
+			}
+		}
+		if left := shmFiles(id); len(left) > 0 {
+			t.Errorf("left under /dev/shm: %v", left)
+		}
+	})
+}
+
+// markedProcs lists the processes whose environment holds mark.
+func markedProcs(mark string) []int {
+	var pids []int
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		env, err := os.ReadFile(d + "/environ")
+		if err == nil && strings.Contains(string(env), mark) {
+			var pid int
+			if _, err := fmt.Sscan(filepath.Base(d), &pid); err == nil && pid != os.Getpid() {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	return pids
 }
