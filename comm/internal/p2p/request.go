@@ -43,9 +43,8 @@ type Request struct {
 	start  time.Time // set when a wait blocks, for reports
 	hdr    transport.Header
 
-	state  atomic.Uint32 // 0 pending, 2 finishing, 1 done
-	parked atomic.Bool   // a waiter sleeps: finish must wake it
-	ch     chan struct{} // one token for a parked waiter
+	state atomic.Uint32 // stDone, stParked, stFinishing bits
+	ch    chan struct{} // one token for a parked waiter
 	// Label says what the request is for in reports ("recv", "bcast", ...).
 	Label string
 }
@@ -72,39 +71,70 @@ func (r *Request) init(e *Engine, op opKind, ctx uint32, peer, tag int, buf []by
 	r.e, r.op, r.ctx, r.peer, r.tag, r.buf = e, op, ctx, peer, tag, buf
 	r.id, r.size, r.got, r.err = 0, 0, 0, nil
 	r.status = Status{}
-	r.parked.Store(false)
 	r.state.Store(0)
 }
+
+// A request's state word. Waiter and finisher meet in one atomic word so
+// that the finisher's last access to r is the swap that publishes stDone:
+// once a waiter sees stDone it may recycle r at once.
+const (
+	stDone      = 1 // complete; status and err are valid
+	stParked    = 2 // a waiter sleeps: the finisher must wake it
+	stFinishing = 4 // a finisher is writing err
+)
 
 // finish completes r once; later calls are ignored. Only a waiter that
 // went to sleep costs a wake-up: the common case, a waiter spinning or the
 // finisher itself, costs two atomic operations.
 func (r *Request) finish(err error) {
-	if !r.state.CompareAndSwap(0, 2) { // 2: being finished
+	for {
+		s := r.state.Load()
+		if s&(stDone|stFinishing) != 0 {
+			return
+		}
+		if r.state.CompareAndSwap(s, s|stFinishing) {
+			break
+		}
+	}
+	e, ch := r.e, r.ch
+	r.err = err
+	if r.state.Swap(stDone)&stParked == 0 {
 		return
 	}
-	e := r.e // read before publishing: the waiter may recycle r at once
-	r.err = err
-	r.state.Store(1)
-	if r.parked.Load() {
-		r.ch <- struct{}{}
-		if e != nil {
-			for _, p := range e.pollers {
-				p.Wake()
-			}
+	ch <- struct{}{}
+	if e != nil {
+		for _, p := range e.pollers {
+			p.Wake()
+		}
+	}
+}
+
+// done reports whether r has completed.
+func (r *Request) done() bool { return r.state.Load()&stDone != 0 }
+
+// markParked records that a waiter is about to sleep; false means r is
+// already done and the waiter must not sleep.
+func (r *Request) markParked() bool {
+	for {
+		s := r.state.Load()
+		if s&stDone != 0 {
+			return false
+		}
+		if r.state.CompareAndSwap(s, s|stParked) {
+			return true
 		}
 	}
 }
 
 // Done reports whether r has completed, driving progress once.
 func (r *Request) Done() bool {
-	if r.state.Load() == 1 {
+	if r.done() {
 		return true
 	}
 	if r.e != nil {
 		r.e.poll()
 	}
-	return r.state.Load() == 1
+	return r.done()
 }
 
 // Result is r's status and error; valid once r is done.
@@ -114,19 +144,15 @@ func (r *Request) Result() (Status, error) { return r.status, r.err }
 // it waits: it spins for a bounded time when a core is free, then blocks.
 // It may be called again after it returned.
 func (r *Request) Wait() (Status, error) {
-	if r.state.Load() != 1 {
+	if !r.done() {
 		r.e.wait(r)
 	}
 	return r.status, r.err
 }
 
-// park sleeps until r completes, for a waiter with nothing to poll. The
-// parked flag and the state are each written before the other is read, so
-// either the finisher sees parked and sends the token, or the waiter sees
-// the request done and does not sleep.
+// park sleeps until r completes, for a waiter with nothing to poll.
 func (r *Request) park() {
-	r.parked.Store(true)
-	if r.state.Load() != 1 {
+	if r.markParked() {
 		<-r.ch
 	}
 }
@@ -150,13 +176,13 @@ func (e *Engine) wait(r *Request) {
 		// Poll without reading the clock first (it costs hundreds of
 		// nanoseconds on some VMs): most waits end within these polls.
 		for n := 0; n < 256; n++ {
-			if r.state.Load() == 1 {
+			if r.done() {
 				return
 			}
 			e.poll()
 		}
 		deadline := time.Now().Add(e.spin)
-		for n := 0; r.state.Load() != 1; n++ {
+		for n := 0; !r.done(); n++ {
 			e.poll()
 			if e.mode == "adaptive" && n&63 == 63 {
 				if time.Now().After(deadline) {
@@ -166,12 +192,16 @@ func (e *Engine) wait(r *Request) {
 			}
 		}
 	}
-	if r.state.Load() == 1 {
+	if r.done() {
 		return
 	}
 	e.blocked(r, func() {
-		r.parked.Store(true)
-		for r.state.Load() != 1 {
+		// Parked, the finisher wakes the pollers' Block; its token stays
+		// in the channel until the request's next use drains it.
+		if !r.markParked() {
+			return
+		}
+		for !r.done() {
 			if e.poll() {
 				continue
 			}
