@@ -161,7 +161,7 @@ func TestLaunchedNoShmResidue(t *testing.T) {
 	}
 	t.Run("launcher-killed", func(t *testing.T) {
 		cmd := exec.Command(mpxBinary(t), "run", "-n", "3", "--oversubscribe", "--param", "transport=shm", "./testdata/shmhold", "-mode", "hang")
-		var out strings.Builder
+		var out syncBuffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		mark := "MPX_TEST_SHMHOLD_MARK=" + strings.ReplaceAll(t.Name(), "/", "_") + time.Now().Format("150405.000000")
 		cmd.Env = append(os.Environ(), mark)
@@ -213,4 +213,22 @@ func markedProcs(mark string) []int {
 		}
 	}
 	return pids
+}
+
+// syncBuffer collects a child's output while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
