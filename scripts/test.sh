@@ -22,5 +22,5 @@ fi
 
 go build -o bin/mpx ./cmd/mpx
 export MPX_BIN="$PWD/bin/mpx"
-go test -race -timeout 20m ./...
-go test -tags cluster -timeout 15m ./test/cluster/
+go test -race -count=1 -timeout 20m ./...
+go test -tags cluster -count=1 -timeout 15m ./test/cluster/
