@@ -102,6 +102,46 @@ type Engine struct {
 
 	pollers []transport.Poller
 	ctrl    func(h *transport.Header, payload []byte)
+
+	pendMu     sync.Mutex
+	pending    []func() // rendezvous steps deferred from a handler, run by pollers
+	hasPending atomic.Bool
+}
+
+// later runs fn outside the transport's receive context: a handler that
+// sends could deadlock two transports' delivery paths against each other,
+// and a fetch is a long copy. Where waiters poll (shared memory), the next
+// poll runs it, on a goroutine that is running anyway; a new goroutine
+// would wait for a waiter spinning on its core to yield. Without pollers
+// it gets a goroutine of its own.
+func (e *Engine) later(fn func()) {
+	if len(e.pollers) == 0 {
+		go fn()
+		return
+	}
+	e.pendMu.Lock()
+	e.pending = append(e.pending, fn)
+	e.hasPending.Store(true)
+	e.pendMu.Unlock()
+	for _, p := range e.pollers {
+		p.Wake()
+	}
+}
+
+// runPending runs the deferred steps; it reports whether there were any.
+func (e *Engine) runPending() bool {
+	if !e.hasPending.Load() {
+		return false
+	}
+	e.pendMu.Lock()
+	fns := e.pending
+	e.pending = nil
+	e.hasPending.Store(false)
+	e.pendMu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
+	return len(fns) > 0
 }
 
 type queue struct {
@@ -480,7 +520,8 @@ func (e *Engine) Deliver(h *transport.Header, payload []byte) {
 		if r != nil {
 			// Never push data from the receive context: the transport's
 			// reader must stay free to drain the peer.
-			go e.pushData(r, h.RReq)
+			rreq := h.RReq // h is only valid during Deliver
+			e.later(func() { e.pushData(r, rreq) })
 		}
 	case transport.KindData:
 		e.mu.Lock()
@@ -544,7 +585,7 @@ func (e *Engine) deliverRTS(h *transport.Header, desc []byte) {
 		// Off the receive context: a handler that sends could deadlock two
 		// transports' delivery paths against each other, and a fetch is a
 		// long copy.
-		go e.startRendezvous(r, m)
+		e.later(func() { e.startRendezvous(r, m) })
 		return
 	}
 	q.unexp = append(q.unexp, m)

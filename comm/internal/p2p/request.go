@@ -164,6 +164,9 @@ func (e *Engine) poll() bool {
 			got = true
 		}
 	}
+	if e.runPending() {
+		got = true
+	}
 	return got
 }
 
