@@ -33,7 +33,7 @@ var (
 	waitParam = param.NewEnum("wait_mode", "adaptive", []string{"adaptive", "spin", "block"},
 		"how a waiting rank waits: spin on the transports, block at once, or spin briefly then block")
 	spinParam = param.NewDuration("wait_spin", 50*time.Microsecond,
-		"in adaptive mode, how long a waiting rank polls before it blocks (halved when ranks outnumber cores)")
+		"in adaptive mode, how long a waiting rank polls before it blocks (yielding its core between polls when ranks outnumber cores)")
 )
 
 // Errors of the engine.
@@ -60,7 +60,8 @@ type Config struct {
 	Rank, Size int
 	// Resolve reaches peers other than Rank itself; required when Size > 1.
 	Resolve Resolver
-	// Oversubscribed halves spinning: the waiter shares its core.
+	// Oversubscribed makes a spinning waiter give its core to the other
+	// ranks between polls (sched_yield), as a rank sharing a core must.
 	Oversubscribed bool
 }
 
@@ -85,6 +86,7 @@ type Engine struct {
 	self       *selfEndpoint
 	mode       string
 	spin       time.Duration
+	oversub    bool // more ranks than cores: a spinning waiter yields its core
 
 	peers []atomic.Pointer[peerState]
 	cur   []inflight
@@ -184,9 +186,7 @@ func New(cfg Config) (*Engine, error) {
 		failed:  map[int]error{},
 		waiting: map[*Request]struct{}{},
 	}
-	if cfg.Oversubscribed {
-		e.spin /= 2
-	}
+	e.oversub = cfg.Oversubscribed
 	e.self = &selfEndpoint{e: e}
 	e.peers[cfg.Rank].Store(&peerState{peer: Peer{EP: e.self}, eager: defaultEager})
 	return e, nil

@@ -187,6 +187,11 @@ func (e *Engine) wait(r *Request) {
 		deadline := time.Now().Add(e.spin)
 		for n := 0; !r.done(); n++ {
 			e.poll()
+			if e.oversub {
+				// The peer we wait for may need this core to send: a
+				// futex sleep and wake-up would cost far more than a yield.
+				yieldCPU()
+			}
 			if e.mode == "adaptive" && n&63 == 63 {
 				if time.Now().After(deadline) {
 					break
