@@ -420,3 +420,39 @@ func TestStress(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Wait after a Test that reported done, and Wait twice, return the same
+// status instead of blocking.
+func TestWaitAfterTest(t *testing.T) {
+	err := commtest.Run(2, func(c *comm.Comm) error {
+		if c.Rank() == 0 {
+			return comm.Send(c, []int16{7, 8}, 1, 4)
+		}
+		r, err := comm.Irecv(c, make([]int16, 2), 0, 4)
+		if err != nil {
+			return err
+		}
+		for {
+			done, st, err := r.Test()
+			if err != nil {
+				return err
+			}
+			if done {
+				if st.Count != 2 || st.Source != 0 {
+					return fmt.Errorf("Test status %+v", st)
+				}
+				break
+			}
+		}
+		for i := 0; i < 2; i++ {
+			st, err := r.Wait()
+			if err != nil || st.Count != 2 || st.Tag != 4 {
+				return fmt.Errorf("Wait %d after Test: %+v %v", i, st, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

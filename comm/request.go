@@ -56,24 +56,26 @@ func (r *Request) settle() {
 
 // Wait blocks until the operation completes and returns its status.
 func (r *Request) Wait() (Status, error) {
-	if r.p != nil {
+	switch {
+	case r.p != nil:
 		r.p.Wait()
 		r.settle()
-	} else {
+	case r.fn != nil:
 		<-r.fn
-	}
+	} // neither: a point-to-point operation already settled by Test or Wait
 	return r.st, r.c.fail(r.op, r.peer, r.ferr)
 }
 
 // Test reports whether the operation has completed, without blocking; when
 // it has, it returns the status as Wait would.
 func (r *Request) Test() (bool, Status, error) {
-	if r.p != nil {
+	switch {
+	case r.p != nil:
 		if !r.p.Done() {
 			return false, Status{}, nil
 		}
 		r.settle()
-	} else {
+	case r.fn != nil:
 		select {
 		case <-r.fn:
 		default:
