@@ -154,8 +154,8 @@ func newWorldWith(eng *p2p.Engine, life lifecycle) (*Comm, error) {
 	for i := range group {
 		group[i] = i
 	}
+	// inv stays nil: world ranks are the world communicator's ranks.
 	c := &Comm{w: w, ctx: 0, rank: eng.Rank(), group: group, name: "world"}
-	c.inv = nil // identity on the world
 	w.names.Store(uint32(0), "world")
 	w.names.Store(uint32(1), "world")
 	return c, nil

@@ -1,6 +1,7 @@
 package comm_test
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -66,7 +68,7 @@ func BenchmarkPingPongMPX(b *testing.B) {
 		force := param.EnvName("transport") + "=tcp"
 		commPeer.cmd = startChild(b, "comm", append(env(1).Environ(), force)...)
 		for _, kv := range append(env(0).Environ(), force) {
-			k, v, _ := cutEq(kv)
+			k, v, _ := strings.Cut(kv, "=")
 			os.Setenv(k, v)
 		}
 		os.Setenv(bootstrap.EnvSecret, hex.EncodeToString(secret))
@@ -148,8 +150,8 @@ func BenchmarkPingPongRawTCP(b *testing.B) {
 		b.Run(sizeName(n), func(b *testing.B) {
 			buf := make([]byte, n)
 			hdr := make([]byte, 16)
-			putInt(hdr[:8], n)
-			putInt(hdr[8:], b.N)
+			binary.LittleEndian.PutUint64(hdr[:8], uint64(n))
+			binary.LittleEndian.PutUint64(hdr[8:], uint64(b.N))
 			if _, err := c.Write(hdr); err != nil {
 				b.Fatal(err)
 			}
@@ -180,8 +182,8 @@ func rawChild() int {
 		if _, err := io.ReadFull(c, hdr); err != nil {
 			return 0
 		}
-		buf := make([]byte, getInt(hdr[:8]))
-		for i := getInt(hdr[8:]); i > 0; i-- {
+		buf := make([]byte, binary.LittleEndian.Uint64(hdr[:8]))
+		for i := binary.LittleEndian.Uint64(hdr[8:]); i > 0; i-- {
 			if _, err := io.ReadFull(c, buf); err != nil {
 				return 1
 			}
@@ -192,32 +194,9 @@ func rawChild() int {
 	}
 }
 
-func putInt(b []byte, v int) {
-	for i := 0; i < 8; i++ {
-		b[i] = byte(v >> (8 * i))
-	}
-}
-
-func getInt(b []byte) int {
-	v := 0
-	for i := 7; i >= 0; i-- {
-		v = v<<8 | int(b[i])
-	}
-	return v
-}
-
 func sizeName(n int) string {
 	if n >= 1<<20 {
 		return strconv.Itoa(n>>20) + "MiB"
 	}
 	return strconv.Itoa(n) + "B"
-}
-
-func cutEq(kv string) (string, string, bool) {
-	for i := 0; i < len(kv); i++ {
-		if kv[i] == '=' {
-			return kv[:i], kv[i+1:], true
-		}
-	}
-	return kv, "", false
 }

@@ -103,7 +103,6 @@ type Engine struct {
 	waiting map[*Request]struct{} // blocked waits, for Report
 
 	pollers []transport.Poller
-	ctrl    func(h *transport.Header, payload []byte)
 
 	pendMu     sync.Mutex
 	pending    []func() // rendezvous steps deferred from a handler, run by pollers
@@ -201,9 +200,6 @@ func (e *Engine) Size() int { return e.size }
 // AddPoller registers a transport that delivers only when polled.
 // It must be called before traffic starts.
 func (e *Engine) AddPoller(p transport.Poller) { e.pollers = append(e.pollers, p) }
-
-// OnControl sets the function that receives KindCtrl frames.
-func (e *Engine) OnControl(fn func(h *transport.Header, payload []byte)) { e.ctrl = fn }
 
 func (e *Engine) peer(rank int) (*peerState, error) {
 	if p := e.peers[rank].Load(); p != nil {
@@ -414,16 +410,6 @@ func (e *Engine) sendCtrl(ps *peerState, kind transport.Kind, sreq, rreq uint64)
 	return ps.peer.EP.Send(&h, nil)
 }
 
-// SendControl sends a KindCtrl frame to world rank dst.
-func (e *Engine) SendControl(dst int, tag int32, payload []byte) error {
-	ps, err := e.peer(dst)
-	if err != nil {
-		return err
-	}
-	h := transport.Header{Kind: transport.KindCtrl, Source: int32(e.rank), Tag: tag, Len: uint64(len(payload))}
-	return ps.peer.EP.Send(&h, payload)
-}
-
 // pushData sends the payload of rendezvous send r after the receiver's CTS.
 func (e *Engine) pushData(r *Request, rreq uint64) {
 	ps, err := e.peer(r.peer)
@@ -544,10 +530,6 @@ func (e *Engine) Deliver(h *transport.Header, payload []byte) {
 		e.mu.Unlock()
 		if r != nil {
 			r.finish(nil)
-		}
-	case transport.KindCtrl:
-		if e.ctrl != nil {
-			e.ctrl(h, payload)
 		}
 	}
 }
