@@ -126,6 +126,11 @@ func Init() (*Comm, error) {
 	for _, p := range rt.Pollers() {
 		eng.AddPoller(p)
 	}
+	for _, s := range rt.Standbys() {
+		if err := eng.AddStandby(s); err != nil {
+			return nil, fmt.Errorf("comm.Init: rank %d: %w", env.Rank, err)
+		}
+	}
 	c, err := newWorldWith(eng, rt)
 	if err != nil {
 		return nil, err

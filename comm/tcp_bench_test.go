@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -96,6 +97,7 @@ func BenchmarkPingPongMPX(b *testing.B) {
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/2/1000, "us/half-rtt")
+			b.ReportMetric(float64(goruntime.GOMAXPROCS(0)), "procs")
 		})
 	}
 }
@@ -167,6 +169,7 @@ func BenchmarkPingPongRawTCP(b *testing.B) {
 			}
 			b.StopTimer()
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/2/1000, "us/half-rtt")
+			b.ReportMetric(float64(goruntime.GOMAXPROCS(0)), "procs")
 		})
 	}
 }

@@ -31,6 +31,8 @@ const Version = "0.1.0"
 var (
 	transportParam = param.NewEnum("transport", "auto", []string{"auto", "shm", "tcp"},
 		"transport for every peer: auto takes shared memory on the same node and tcp between nodes; naming one forces it")
+	tcpReadParam = param.NewEnum("tcp_read", "waiter", []string{"waiter", "thread"},
+		"who reads TCP links when no shared memory is in use: the goroutine waiting for the peer, asleep on its socket (lowest latency), or a receive goroutine per link that hands frames over (progress while the rank computes)")
 	reportParam = param.NewBool("report_transports", false,
 		"each rank prints, once wired up, which transport reaches which peers")
 )
@@ -347,6 +349,17 @@ func (rt *Runtime) Pollers() []transport.Poller {
 		return []transport.Poller{rt.shm}
 	}
 	return nil
+}
+
+// Standbys are the transports whose links the rank's waiting goroutines
+// read themselves (tcp, unless shared memory is in use, whose waiters poll,
+// or the tcp_read parameter says otherwise). Give them to the engine's
+// AddStandby.
+func (rt *Runtime) Standbys() []transport.Standby {
+	if rt.shm != nil || tcpReadParam.Get() != "waiter" {
+		return nil
+	}
+	return []transport.Standby{rt.tcp}
 }
 
 // OnReport sets what the rank answers when the launcher asks what it is

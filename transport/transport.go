@@ -106,6 +106,42 @@ type Poller interface {
 	Wake()
 }
 
+// DirectReader is implemented by endpoints whose link the goroutine waiting
+// for the peer can read itself, asleep in the kernel's readiness wait as a
+// plain socket reader is, instead of being handed each frame by a receive
+// goroutine: that hand-off costs a goroutine switch, and often a thread
+// wake-up, per message.
+type DirectReader interface {
+	// ReadUntil reads the link on the calling goroutine, handing its frames
+	// to the Handler, until done reports true. done is checked after every
+	// frame, before the goroutine sleeps, and when the transport's Interrupt
+	// wakes it. ReadUntil returns false at once, having read nothing, when
+	// another goroutine is reading the link or the link is broken: the
+	// caller must wait another way. It returns true when done reported true
+	// or the link broke (the Handler's Fail was called).
+	ReadUntil(done func() bool) bool
+}
+
+// Standby is implemented by transports (tcp) whose receive goroutines can
+// stand aside and leave the links to DirectReader callers, as MPI
+// libraries without a progress thread do: a rank's links are read while
+// one of its goroutines waits, not otherwise.
+type Standby interface {
+	// Standby makes the receive goroutines read only while Demand is
+	// positive. Frames that arrive meanwhile wait in the kernel.
+	Standby()
+	// Demand adds delta to the number of goroutines waiting for something
+	// that no DirectReader call will read for them (a receive from any
+	// source, a blocked write, a probe). While it is positive, every link
+	// not being read directly is read by its receive goroutine.
+	Demand(delta int)
+	// Poll delivers, without waiting, the frames that have arrived on links
+	// nobody is reading, and reports whether it delivered any.
+	Poll() bool
+	// Interrupt makes every ReadUntil asleep in the kernel check done again.
+	Interrupt()
+}
+
 // Errors a transport reports.
 var (
 	// ErrClosed: the transport or endpoint was closed by this rank.

@@ -1,20 +1,23 @@
 package tcp
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/mpx-hpc/mpx/transport"
 )
 
 // pair is the link to one peer: at most one connection, a mutex that keeps
-// frames whole on the way out, and a reader goroutine on the way in.
+// frames whole on the way out, and on the way in a read role held by
+// whoever reads the connection: its receive goroutine, or a goroutine of
+// the rank waiting for this peer (ReadUntil), or a poll.
 type pair struct {
 	t    *Transport
 	peer int
@@ -28,23 +31,43 @@ type pair struct {
 	lastErr    error     // the last attempt's error
 	err        error     // the link broke: no more frames either way
 
-	broken atomic.Bool // err is set; read by Send without t.mu
+	broken atomic.Bool     // err is set; read by Send without t.mu
+	rc     syscall.RawConn // conn's descriptor, for reads and writes that choose how to wait
 
-	sendMu sync.Mutex
-	hdr    [transport.HeaderSize]byte
-	iov    [2][]byte
-	bufs   net.Buffers
+	sendMu  sync.Mutex
+	hdr     [transport.HeaderSize]byte
+	iov     [2]syscall.Iovec
+	writeFn func(fd uintptr) bool // p.writeSome; its state follows, under sendMu
+	wio     []syscall.Iovec
+	werr    error
+	wdemand bool
+
+	rmu            sync.Mutex            // the read role
+	fr             frameReader           // guarded by rmu
+	parked         atomic.Bool           // a ReadUntil caller sleeps in the poller: Interrupt must wake it
+	bgHolds        atomic.Bool           // the receive goroutine holds the read role
+	handover       atomic.Bool           // a ReadUntil caller wants the role from the receive goroutine
+	kick           chan struct{}         // wakes the receive goroutine to look at the demand again
+	readFn         func(fd uintptr) bool // p.readSome; its state follows, under rmu
+	rstop          func() bool
+	rdirect, ronce bool
+	rerr           error
 }
 
-var _ transport.Endpoint = (*pair)(nil)
+var (
+	_ transport.Endpoint     = (*pair)(nil)
+	_ transport.DirectReader = (*pair)(nil)
+)
 
-func newPair(t *Transport, peer int) *pair { return &pair{t: t, peer: peer} }
+func newPair(t *Transport, peer int) *pair {
+	return &pair{t: t, peer: peer, kick: make(chan struct{}, 1)}
+}
 
 // Peer is the peer's world rank.
 func (p *pair) Peer() int { return p.peer }
 
-// installLocked makes c the pair's connection and starts its reader; t.mu
-// is held.
+// installLocked makes c the pair's connection and starts its receive
+// goroutine; t.mu is held.
 func (t *Transport) installLocked(p *pair, c *net.TCPConn) error {
 	if t.closed.Load() {
 		c.Close()
@@ -60,17 +83,31 @@ func (t *Transport) installLocked(p *pair, c *net.TCPConn) error {
 		c.Close()
 		return &transport.PeerError{Op: "dial", Peer: p.peer, Addr: c.RemoteAddr().String(), Err: fmt.Errorf("TCP_NODELAY: %w", err)}
 	}
+	rc, err := c.SyscallConn()
+	if err != nil {
+		c.Close()
+		return &transport.PeerError{Op: "dial", Peer: p.peer, Addr: c.RemoteAddr().String(), Err: err}
+	}
+	p.rc = rc
+	p.readFn, p.writeFn = p.readSome, p.writeSome
+	p.fr = newFrameReader(readBufSize)
 	p.conn = c
 	p.awaitUntil = time.Time{}
 	t.conns++
+	old := *t.linkedList.Load()
+	linked := append(old[:len(old):len(old)], p)
+	t.linkedList.Store(&linked)
 	t.notify()
 	t.wg.Add(1)
-	go t.readLoop(p, c)
+	go t.receive(p)
 	return nil
 }
 
 // Send writes h and payload with one writev. It does not allocate in
-// steady state and does not retain h or payload.
+// steady state and does not retain h or payload. When the socket is full
+// it sleeps in Go's poller until there is room, having raised the
+// transport's demand meanwhile, so that a peer writing to us at the same
+// time is read and both writes complete.
 func (p *pair) Send(h *transport.Header, payload []byte) error {
 	n := h.PayloadLen()
 	if uint64(len(payload)) != n {
@@ -89,14 +126,14 @@ func (p *pair) Send(h *transport.Header, payload []byte) error {
 	}
 	p.sendMu.Lock()
 	h.Encode(p.hdr[:])
-	p.iov[0] = p.hdr[:]
-	p.iov[1] = payload
-	p.bufs = p.iov[:]
-	if len(payload) == 0 {
-		p.bufs = p.iov[:1]
+	setIovec(&p.iov[0], p.hdr[:])
+	iov := p.iov[:1]
+	if len(payload) > 0 {
+		setIovec(&p.iov[1], payload)
+		iov = p.iov[:2]
 	}
-	_, err := p.bufs.WriteTo(p.conn)
-	p.iov[1] = nil
+	err := p.writev(iov)
+	p.iov[1] = syscall.Iovec{} // do not keep the caller's payload reachable
 	p.sendMu.Unlock()
 	if err == nil {
 		return nil
@@ -106,6 +143,43 @@ func (p *pair) Send(h *transport.Header, payload []byte) error {
 	}
 	p.t.fail(p, &transport.PeerError{Op: "send", Peer: p.peer, Addr: p.conn.RemoteAddr().String(), Err: fmt.Errorf("rank %d: %w", p.t.rank, err)})
 	return p.failure()
+}
+
+// writev writes all of iov; sendMu is held. The callback given to the
+// RawConn is made once per pair (see installLocked) and finds its state in
+// the pair, since a closure made per call would be allocated per call.
+func (p *pair) writev(iov []syscall.Iovec) error {
+	p.wio, p.werr, p.wdemand = iov, nil, false
+	err := p.rc.Write(p.writeFn)
+	if p.wdemand {
+		p.t.Demand(-1)
+	}
+	p.wio = nil
+	if p.werr != nil {
+		return p.werr
+	}
+	return err
+}
+
+func (p *pair) writeSome(fd uintptr) bool {
+	for len(p.wio) > 0 {
+		n, err := sysWritev(fd, p.wio)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == errAgain:
+			if !p.wdemand {
+				p.wdemand = true
+				p.t.Demand(1)
+			}
+			return false // sleep until there is room
+		case err != nil:
+			p.werr = err
+			return true
+		}
+		p.wio = consumeIovec(p.wio, n)
+	}
+	return true
 }
 
 func (p *pair) failure() error {
@@ -127,53 +201,172 @@ func (t *Transport) fail(p *pair, err error) {
 	closed := t.closed.Load()
 	t.mu.Unlock()
 	p.conn.Close()
+	p.wakeReceiver()
 	if first && !closed {
 		t.handler.Fail(p.peer, err)
 	}
 }
 
-// readLoop reads frames from c and delivers them, in order, until the
-// connection ends.
-func (t *Transport) readLoop(p *pair, c *net.TCPConn) {
-	defer t.wg.Done()
-	remote := c.RemoteAddr().String()
-	r := bufio.NewReaderSize(c, readBufSize)
-	hb := make([]byte, transport.HeaderSize)
-	h := new(transport.Header)
-	recvErr := func(err error) error {
-		return &transport.PeerError{Op: "recv", Peer: p.peer, Addr: remote, Err: fmt.Errorf("rank %d: %w", t.rank, err)}
+func (p *pair) wakeReceiver() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
 	}
-	for {
-		if _, err := io.ReadFull(r, hb); err != nil {
-			if errors.Is(err, io.EOF) {
-				err = fmt.Errorf("connection closed by rank %d: %w", p.peer, err)
-			}
-			t.fail(p, recvErr(err))
-			return
-		}
-		if err := h.Decode(hb, MaxFrame); err != nil {
-			t.fail(p, recvErr(err))
-			return
-		}
-		if int(h.Source) != p.peer {
-			t.fail(p, recvErr(fmt.Errorf("%w: %s frame claims source rank %d on the connection from rank %d", transport.ErrFrame, h.Kind, h.Source, p.peer)))
-			return
-		}
-		n := h.PayloadLen()
-		buf := t.handler.Alloc(h)
-		if uint64(len(buf)) != n {
-			t.fail(p, recvErr(fmt.Errorf("handler's Alloc gave %d bytes for a %d-byte %s payload", len(buf), n, h.Kind)))
-			return
-		}
-		if n > 0 {
-			if _, err := io.ReadFull(r, buf); err != nil {
-				if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-					err = fmt.Errorf("connection closed by rank %d in the middle of a %d-byte %s payload: %w", p.peer, n, h.Kind, io.ErrUnexpectedEOF)
-				}
-				t.fail(p, recvErr(err))
+}
+
+// receive is the pair's receive goroutine. It reads the connection, in
+// order, whenever nobody else does and the transport wants it read: always,
+// unless the transport stands by, and then while demand is positive.
+func (t *Transport) receive(p *pair) {
+	defer t.wg.Done()
+	idle := func() bool { return t.standby.Load() && t.demand.Load() <= 0 }
+	stop := func() bool { return idle() || p.handover.Load() }
+	for !p.broken.Load() && !t.closed.Load() {
+		if !idle() && !p.handover.Load() && p.rmu.TryLock() {
+			p.bgHolds.Store(true)
+			ok := p.read(stop, false, false)
+			p.bgHolds.Store(false)
+			p.rmu.Unlock()
+			if !ok {
 				return
 			}
+			continue
 		}
-		t.handler.Deliver(h, buf)
+		// Idle, or a direct reader holds the role: it kicks us when it
+		// lets go while there is demand.
+		select {
+		case <-p.kick:
+		case <-t.ctx.Done():
+			return
+		}
 	}
+}
+
+// ReadUntil implements transport.DirectReader: the calling goroutine reads
+// the connection itself, asleep in Go's poller when there is nothing, as a
+// plain net.Conn reader is. While it does, the transport's other links are
+// read by their receive goroutines, so that nothing waits on a rank that
+// reads only one of them.
+func (p *pair) ReadUntil(done func() bool) bool {
+	if p.broken.Load() {
+		return false
+	}
+	if !p.rmu.TryLock() {
+		if !p.bgHolds.Load() {
+			return false // another goroutine of the rank reads it
+		}
+		// The receive goroutine reads it, for a demand that may be over:
+		// take the role over rather than be handed frames by it. It may
+		// be asleep in the poller: a past deadline wakes it.
+		p.handover.Store(true)
+		p.conn.SetReadDeadline(aLongTimeAgo)
+		p.rmu.Lock()
+		p.handover.Store(false)
+	}
+	t := p.t
+	others := len(*t.linkedList.Load()) > 1
+	if others {
+		t.Demand(1)
+	}
+	p.read(done, true, false)
+	p.rmu.Unlock()
+	if others {
+		t.Demand(-1)
+	}
+	if t.demand.Load() > 0 {
+		p.wakeReceiver() // demand came while we held the role
+	}
+	return true
+}
+
+// read reads frames and delivers them until stop reports true or, with
+// once, until nothing more is there; rmu is held. A direct reader marks
+// itself parked before it sleeps, so that Interrupt can wake it. It
+// reports false when the link broke (and was failed). As for writes, the
+// RawConn callback is made once and takes its arguments from the pair.
+func (p *pair) read(stop func() bool, direct, once bool) bool {
+	p.rstop, p.rdirect, p.ronce = stop, direct, once
+	defer func() { p.rstop = nil }()
+	for {
+		p.rerr = nil
+		err := p.rc.Read(p.readFn)
+		p.parked.Store(false)
+		rerr := p.rerr
+		if err == nil && rerr == nil {
+			return true
+		}
+		if rerr == nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			// Interrupt's doing, perhaps meant for an earlier reader:
+			// clear it and look at stop again.
+			p.conn.SetReadDeadline(time.Time{})
+			continue
+		}
+		if rerr == nil {
+			rerr = err
+		}
+		p.readFailed(rerr)
+		return false
+	}
+}
+
+func (p *pair) readSome(fd uintptr) bool {
+	p.parked.Store(false)
+	for {
+		if p.rstop != nil && p.rstop() {
+			return true
+		}
+		n, err := sysRead(fd, p.fr.target())
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == errAgain:
+			if p.ronce {
+				return true
+			}
+			if p.rdirect {
+				// Marked before the last look at stop: a finisher
+				// either sees the mark or we see its result.
+				p.parked.Store(true)
+				if p.rstop() {
+					p.parked.Store(false)
+					return true
+				}
+			}
+			return false // sleep until readable
+		case err != nil:
+			p.rerr = err
+			return true
+		case n == 0:
+			p.rerr = io.EOF
+			return true
+		}
+		if err := p.fr.advance(n, p.t.handler, p.peer); err != nil {
+			p.rerr = errMalformed{err}
+			return true
+		}
+	}
+}
+
+// errMalformed marks a stream error as the peer's fault rather than the
+// socket's.
+type errMalformed struct{ error }
+
+func (e errMalformed) Unwrap() error { return e.error }
+
+// readFailed reports a read error, naming the peer and, for an end of
+// stream, whether it cut a frame.
+func (p *pair) readFailed(err error) {
+	t := p.t
+	switch {
+	case errors.Is(err, io.EOF) && p.fr.inFrame:
+		err = fmt.Errorf("connection closed by rank %d in the middle of a %d-byte %s payload: %w", p.peer, len(p.fr.payload), p.fr.h.Kind, io.ErrUnexpectedEOF)
+	case errors.Is(err, io.EOF) && p.fr.midFrame():
+		err = fmt.Errorf("connection closed by rank %d in the middle of a frame header: %w", p.peer, io.ErrUnexpectedEOF)
+	case errors.Is(err, io.EOF):
+		err = fmt.Errorf("connection closed by rank %d: %w", p.peer, err)
+	}
+	if m, ok := err.(errMalformed); ok {
+		err = m.error
+	}
+	t.fail(p, &transport.PeerError{Op: "recv", Peer: p.peer, Addr: p.conn.RemoteAddr().String(), Err: fmt.Errorf("rank %d: %w", t.rank, err)})
 }

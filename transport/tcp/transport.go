@@ -101,9 +101,16 @@ type Transport struct {
 	pending map[net.Conn]struct{} // connections in handshake
 	conns   int                   // connections established, for tests
 	yields  int                   // dials declined in favour of the peer's, for tests
+
+	linkedList atomic.Pointer[[]*pair] // pairs with a connection; replaced, never changed, under t.mu
+	standby    atomic.Bool             // receive goroutines read only on demand
+	demand     atomic.Int32            // goroutines waiting on links nobody reads for them
 }
 
-var _ transport.Transport = (*Transport)(nil)
+var (
+	_ transport.Transport = (*Transport)(nil)
+	_ transport.Standby   = (*Transport)(nil)
+)
 
 // New makes the transport for one rank and starts listening. Connections
 // are made on the first Endpoint call for a peer, or when the peer dials.
@@ -173,10 +180,54 @@ func New(cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
+	t.linkedList.Store(new([]*pair))
 	t.wg.Add(1)
 	go t.acceptLoop()
 	return t, nil
 }
+
+// Standby implements transport.Standby: from now on a connection is read
+// by its receive goroutine only while there is demand; otherwise by the
+// rank's goroutines that wait (ReadUntil) or poll.
+func (t *Transport) Standby() { t.standby.Store(true) }
+
+// Demand implements transport.Standby.
+func (t *Transport) Demand(delta int) {
+	if t.demand.Add(int32(delta)) > 0 && delta > 0 && t.standby.Load() {
+		for _, p := range *t.linkedList.Load() {
+			p.wakeReceiver()
+		}
+	}
+}
+
+// Poll implements transport.Standby: every connection nobody is reading is
+// read until it has nothing more.
+func (t *Transport) Poll() bool {
+	got := false
+	for _, p := range *t.linkedList.Load() {
+		if p.broken.Load() || !p.rmu.TryLock() {
+			continue
+		}
+		before := p.fr.frames
+		p.read(nil, false, true)
+		got = got || p.fr.frames != before
+		p.rmu.Unlock()
+	}
+	return got
+}
+
+// Interrupt implements transport.Standby: a direct reader asleep in the
+// poller is woken by a read deadline in the past, which it clears.
+func (t *Transport) Interrupt() {
+	for _, p := range *t.linkedList.Load() {
+		if p.parked.Load() {
+			p.conn.SetReadDeadline(aLongTimeAgo)
+		}
+	}
+}
+
+// aLongTimeAgo is a deadline that has passed.
+var aLongTimeAgo = time.Unix(1, 0)
 
 // listen binds the first free port of [lo, hi] (any port when lo is 0) on
 // sel.Listen, and composes the business card.

@@ -102,7 +102,9 @@ type Engine struct {
 	probers []chan struct{}
 	waiting map[*Request]struct{} // blocked waits, for Report
 
-	pollers []transport.Poller
+	pollers  []transport.Poller
+	standbys []transport.Standby // transports read by the goroutines that wait (tcp without shm)
+	directs  atomic.Int32        // goroutines reading a link in a wait (waitDirect)
 
 	pendMu     sync.Mutex
 	pending    []func() // rendezvous steps deferred from a handler, run by pollers
@@ -115,8 +117,13 @@ type Engine struct {
 // poll runs it, on a goroutine that is running anyway; a new goroutine
 // would wait for a waiter spinning on its core to yield. Without pollers
 // it gets a goroutine of its own.
+//
+// Where waiters read their links themselves (standby transports), a
+// waiting reader runs it, or, when none is reading, a goroutine. The
+// waiter that leaves runs what is pending after it stops counting itself,
+// and later looks at the count after queueing: one of them runs fn.
 func (e *Engine) later(fn func()) {
-	if len(e.pollers) == 0 {
+	if len(e.pollers) == 0 && len(e.standbys) == 0 {
 		go fn()
 		return
 	}
@@ -126,6 +133,15 @@ func (e *Engine) later(fn func()) {
 	e.pendMu.Unlock()
 	for _, p := range e.pollers {
 		p.Wake()
+	}
+	if len(e.pollers) == 0 {
+		if e.directs.Load() == 0 {
+			go e.runPending()
+			return
+		}
+		for _, s := range e.standbys {
+			s.Interrupt()
+		}
 	}
 }
 
@@ -200,6 +216,28 @@ func (e *Engine) Size() int { return e.size }
 // AddPoller registers a transport that delivers only when polled.
 // It must be called before traffic starts.
 func (e *Engine) AddPoller(p transport.Poller) { e.pollers = append(e.pollers, p) }
+
+// AddStandby puts a transport on standby: its links are read by the
+// goroutines that wait for them (see waitDirect) rather than by receive
+// goroutines handing frames over. It must be called after AddPoller and
+// before the rank's own traffic starts, and only when there are no
+// pollers: a goroutine asleep on a socket does not poll shared memory.
+func (e *Engine) AddStandby(s transport.Standby) error {
+	if len(e.pollers) > 0 {
+		return errors.New("p2p: a standby transport cannot be mixed with polled ones")
+	}
+	s.Standby()
+	e.standbys = append(e.standbys, s)
+	return nil
+}
+
+// demand tells the standby transports that a goroutine will sleep until
+// their receive goroutines deliver (delta 1), or no longer (-1).
+func (e *Engine) demand(delta int) {
+	for _, s := range e.standbys {
+		s.Demand(delta)
+	}
+}
 
 func (e *Engine) peer(rank int) (*peerState, error) {
 	if p := e.peers[rank].Load(); p != nil {
@@ -655,7 +693,9 @@ func (e *Engine) Probe(ctx uint32, src, tag int) (Status, error) {
 		}
 		switch {
 		case ch != nil:
+			e.demand(1)
 			<-ch
+			e.demand(-1)
 		case e.mode == "block" || spins > 1000:
 			e.pollers[0].Block(time.Millisecond)
 		}

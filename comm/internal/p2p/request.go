@@ -45,6 +45,7 @@ type Request struct {
 
 	state atomic.Uint32 // stDone, stParked, stFinishing bits
 	ch    chan struct{} // one token for a parked waiter
+	stop  func() bool   // r.stopReading, made once: a method value per wait would allocate
 	// Label says what the request is for in reports ("recv", "bcast", ...).
 	Label string
 }
@@ -106,6 +107,9 @@ func (r *Request) finish(err error) {
 		for _, p := range e.pollers {
 			p.Wake()
 		}
+		for _, s := range e.standbys {
+			s.Interrupt()
+		}
 	}
 }
 
@@ -164,6 +168,11 @@ func (e *Engine) poll() bool {
 			got = true
 		}
 	}
+	for _, s := range e.standbys {
+		if s.Poll() {
+			got = true
+		}
+	}
 	if e.runPending() {
 		got = true
 	}
@@ -172,7 +181,15 @@ func (e *Engine) poll() bool {
 
 func (e *Engine) wait(r *Request) {
 	if len(e.pollers) == 0 {
-		e.blocked(r, r.park)
+		if dr := e.directReader(r); dr != nil {
+			e.blocked(r, func() { e.waitDirect(r, dr) })
+			return
+		}
+		e.blocked(r, func() {
+			e.demand(1)
+			r.park()
+			e.demand(-1)
+		})
 		return
 	}
 	if e.mode != "block" {
@@ -217,6 +234,58 @@ func (e *Engine) wait(r *Request) {
 		}
 	})
 }
+
+// directReader returns the link r's waiter can read itself: its peer's,
+// when that is a standby transport's. A receive from any source, or from
+// this rank, waits for whichever link delivers.
+func (e *Engine) directReader(r *Request) transport.DirectReader {
+	if len(e.standbys) == 0 || r.peer < 0 || r.peer == e.rank {
+		return nil
+	}
+	ps := e.peers[r.peer].Load()
+	if ps == nil {
+		return nil
+	}
+	dr, _ := ps.peer.EP.(transport.DirectReader)
+	return dr
+}
+
+// waitDirect waits for r by reading its peer's link on this goroutine,
+// asleep in the kernel between frames, as a plain socket reader does: the
+// frame that completes r is read by the goroutine that wanted it, with no
+// hand-off. Rendezvous steps the frames call for run here too, between
+// reads. If another goroutine holds the link, r is waited for as usual.
+func (e *Engine) waitDirect(r *Request, dr transport.DirectReader) {
+	if !r.markParked() {
+		return
+	}
+	if r.stop == nil {
+		r.stop = r.stopReading
+	}
+	e.directs.Add(1)
+	for !r.done() {
+		if e.runPending() {
+			continue
+		}
+		if dr.ReadUntil(r.stop) {
+			continue
+		}
+		e.directs.Add(-1)
+		e.runPending()
+		e.demand(1)
+		for !r.done() {
+			<-r.ch // parked above: the finisher leaves a token
+		}
+		e.demand(-1)
+		return
+	}
+	e.directs.Add(-1)
+	e.runPending()
+}
+
+// stopReading tells a direct reader waiting for r to return: r is done, or
+// a rendezvous step waits to be run.
+func (r *Request) stopReading() bool { return r.done() || r.e.hasPending.Load() }
 
 // blocked runs fn, recording r as blocked for Report meanwhile.
 func (e *Engine) blocked(r *Request, fn func()) {

@@ -1,0 +1,304 @@
+package tcp
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mpx-hpc/mpx/transport"
+	"github.com/mpx-hpc/mpx/transport/transporttest"
+)
+
+// payloadFor is frame seq's payload: sizes around the staging buffer and
+// the direct-read threshold, contents that identify the frame.
+func payloadFor(seq int) []byte {
+	sizes := []int{0, 1, 47, 48, directMin - 1, directMin, readBufSize - 1, readBufSize + 5, 3*readBufSize + 7}
+	b := make([]byte, sizes[seq%len(sizes)])
+	for i := range b {
+		b[i] = byte(seq*31 + i)
+	}
+	return b
+}
+
+func checkFrames(t *testing.T, frames []transporttest.Frame, n int) {
+	t.Helper()
+	if len(frames) != n {
+		t.Fatalf("got %d frames, want %d", len(frames), n)
+	}
+	for i, f := range frames {
+		if f.Header.Seq != uint64(i) || !bytes.Equal(f.Payload, payloadFor(i)) {
+			t.Fatalf("frame %d: seq %d, %d payload bytes (want %d): wrong frame or payload", i, f.Header.Seq, len(f.Payload), len(payloadFor(i)))
+		}
+	}
+}
+
+// standbyWorld is two ranks on loopback whose transports stand by.
+func standbyWorld(t *testing.T) (*world, *pair) {
+	t.Helper()
+	w := newWorld(t, 2, newSecret(), nil)
+	for _, tr := range w.trs {
+		tr.Standby()
+	}
+	w.ep(t, 0, 1)
+	p := w.ep(t, 1, 0).(*pair)
+	return w, p
+}
+
+// A standing-by transport delivers nothing until someone reads: then a
+// goroutine reading the link itself gets every frame, whole and in order,
+// whatever their sizes.
+func TestReadUntil(t *testing.T) {
+	w, p10 := standbyWorld(t)
+	e01 := w.ep(t, 0, 1)
+	const n = 40
+	sent := make(chan error, 1)
+	go func() {
+		for i := 0; i < n; i++ {
+			if err := send(e01, 0, 7, uint64(i), payloadFor(i)); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	rec := w.recs[1]
+	if !p10.ReadUntil(func() bool { return len(rec.Frames()) == n }) {
+		t.Fatal("ReadUntil refused: nobody else reads the link")
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	checkFrames(t, rec.Frames(), n)
+
+	// Frames that arrive with nobody reading stay in the kernel; a poll
+	// delivers them without waiting.
+	for i := n; i < n+3; i++ {
+		if err := send(e01, 0, 7, uint64(i), payloadFor(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(20 * time.Millisecond)
+	if got := len(rec.Frames()); got != n {
+		t.Fatalf("%d frames delivered with nobody reading, want %d", got, n)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(rec.Frames()) < n+3 && time.Now().Before(deadline) {
+		w.trs[1].Poll()
+	}
+	checkFrames(t, rec.Frames(), n+3)
+	if v := rec.Violations(); len(v) > 0 {
+		t.Fatal(v)
+	}
+}
+
+// Demand makes the receive goroutines read for a waiter that reads no
+// link itself; once it is over, a direct reader takes the link back from
+// a receive goroutine asleep on it.
+func TestDemandAndTakeover(t *testing.T) {
+	w, p10 := standbyWorld(t)
+	e01 := w.ep(t, 0, 1)
+	w.trs[1].Demand(1)
+	for i := 0; i < 5; i++ {
+		if err := send(e01, 0, 7, uint64(i), payloadFor(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.recs[1].WaitFrames(t, 5, 10*time.Second)
+	// The receive goroutine now sleeps on the socket holding the role.
+	deadline := time.Now().Add(10 * time.Second)
+	for !p10.bgHolds.Load() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if !p10.bgHolds.Load() {
+		t.Fatal("the receive goroutine never took the link while demanded")
+	}
+	w.trs[1].Demand(-1)
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		send(e01, 0, 7, 5, payloadFor(5))
+	}()
+	if !p10.ReadUntil(func() bool { return len(w.recs[1].Frames()) == 6 }) {
+		t.Fatal("ReadUntil refused the link a receive goroutine held without demand")
+	}
+	checkFrames(t, w.recs[1].Frames(), 6)
+}
+
+// Interrupt wakes a direct reader asleep on a silent link so it checks its
+// condition again.
+func TestInterrupt(t *testing.T) {
+	w, p10 := standbyWorld(t)
+	var stop atomic.Bool
+	returned := make(chan bool, 1)
+	go func() { returned <- p10.ReadUntil(stop.Load) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !p10.parked.Load() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	stop.Store(true)
+	w.trs[1].Interrupt()
+	select {
+	case ok := <-returned:
+		if !ok {
+			t.Fatal("ReadUntil refused")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("ReadUntil still asleep 10 s after Interrupt")
+	}
+	// A deadline left behind by Interrupt must not break the next reader.
+	w.trs[1].Interrupt()
+	e01 := w.ep(t, 0, 1)
+	if err := send(e01, 0, 7, 0, payloadFor(0)); err != nil {
+		t.Fatal(err)
+	}
+	p10.ReadUntil(func() bool { return len(w.recs[1].Frames()) == 1 })
+	checkFrames(t, w.recs[1].Frames(), 1)
+	if len(w.recs[1].Fails(0)) > 0 {
+		t.Fatalf("link failed: %v", w.recs[1].Fails(0))
+	}
+}
+
+// Two ranks writing far more than the socket buffers hold to each other,
+// with nobody reading: a blocked write raises the demand, so each side's
+// receive goroutine drains the other and both writes complete. A rank done
+// writing then reads what is left itself, as a rank waiting would.
+func TestCrossWritesStandby(t *testing.T) {
+	w, _ := standbyWorld(t)
+	const n, size = 12, 4 << 20
+	payload := bytes.Repeat([]byte{0xa5}, size)
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for r := 0; r < 2; r++ {
+		e := w.ep(t, r, 1-r)
+		rec := w.recs[r]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < n; i++ {
+				if err := send(e, r, 1, uint64(i), payload); err != nil {
+					errs <- err
+					return
+				}
+			}
+			all := func() bool { return len(rec.Frames()) >= n }
+			for !all() {
+				if !e.(*pair).ReadUntil(all) {
+					w.trs[r].Poll()
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("cross writes of 48 MiB each way still blocked after 60 s")
+	}
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for r := 0; r < 2; r++ {
+		frames := w.recs[r].Frames()
+		if len(frames) != n {
+			t.Fatalf("rank %d got %d frames, want %d", r, len(frames), n)
+		}
+		checkOrdered(t, r, frames)
+	}
+}
+
+// A peer that goes away ends ReadUntil with the link failed; later calls
+// refuse at once.
+func TestReadUntilPeerGone(t *testing.T) {
+	w, p10 := standbyWorld(t)
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		w.trs[0].Close()
+	}()
+	if !p10.ReadUntil(func() bool { return false }) {
+		t.Fatal("ReadUntil refused")
+	}
+	err := w.recs[1].WaitFail(t, 0, 10*time.Second)
+	if !errors.Is(err, io.EOF) || !strings.Contains(err.Error(), "connection closed by rank 0") {
+		t.Fatalf("failure %q does not say rank 0 closed the connection", err)
+	}
+	if p10.ReadUntil(func() bool { return false }) {
+		t.Fatal("ReadUntil read a broken link")
+	}
+}
+
+// refFrames decodes a stream the plain way, for the fuzz oracle.
+func refFrames(b []byte, peer int) (frames []transporttest.Frame, bad bool) {
+	for len(b) >= transport.HeaderSize {
+		var h transport.Header
+		if err := h.Decode(b[:transport.HeaderSize], MaxFrame); err != nil || int(h.Source) != peer {
+			return frames, true
+		}
+		n := h.PayloadLen()
+		if uint64(len(b)-transport.HeaderSize) < n {
+			return frames, false
+		}
+		p := append([]byte{}, b[transport.HeaderSize:transport.HeaderSize+int(n)]...)
+		frames = append(frames, transporttest.Frame{Header: h, Payload: p})
+		b = b[transport.HeaderSize+int(n):]
+	}
+	return frames, false
+}
+
+// FuzzFrameReader feeds a byte stream to the frame reader in reads of
+// varying sizes, as a socket would, and checks it against a plain decoder:
+// same frames, same verdict on malformed input, no panic.
+func FuzzFrameReader(f *testing.F) {
+	var seed []byte
+	hb := make([]byte, transport.HeaderSize)
+	for i, n := range []int{0, 5, 100, 9000} {
+		h := transport.Header{Kind: transport.KindEager, Source: 3, Tag: int32(i), Seq: uint64(i), Len: uint64(n)}
+		h.Encode(hb)
+		seed = append(seed, hb...)
+		seed = append(seed, bytes.Repeat([]byte{byte(i)}, n)...)
+	}
+	f.Add(seed, uint64(0x1234567))
+	f.Add(seed[:len(seed)-3], uint64(7))
+	f.Add(append(seed[:60:60], 0xff, 0xff), uint64(99))
+	f.Fuzz(func(t *testing.T, stream []byte, cuts uint64) {
+		const peer = 3
+		want, bad := refFrames(stream, peer)
+		rec := transporttest.NewRecorder()
+		fr := newFrameReader(1 << 10) // small, to exercise compaction and direct reads
+		rest := stream
+		var err error
+		for len(rest) > 0 && err == nil {
+			dst := fr.target()
+			n := int(cuts%97) + 1
+			cuts = cuts*6364136223846793005 + 1442695040888963407
+			n = min(n, len(dst), len(rest))
+			if n == 0 {
+				t.Fatalf("target gave an empty buffer with %d bytes to go", len(rest))
+			}
+			copy(dst, rest[:n])
+			rest = rest[n:]
+			err = fr.advance(n, rec, peer)
+		}
+		got := rec.Frames()
+		if (err != nil) != bad {
+			t.Fatalf("reader error %v, plain decoder says malformed=%v", err, bad)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("reader delivered %d frames, plain decoder %d", len(got), len(want))
+		}
+		for i := range got {
+			if got[i].Header != want[i].Header || !bytes.Equal(got[i].Payload, want[i].Payload) {
+				t.Fatalf("frame %d differs: %v vs %v", i, got[i].Header, want[i].Header)
+			}
+		}
+		if fr.frames != uint64(len(got)) {
+			t.Fatalf("frames counter %d, delivered %d", fr.frames, len(got))
+		}
+	})
+}

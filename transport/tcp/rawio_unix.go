@@ -1,0 +1,56 @@
+//go:build unix
+
+package tcp
+
+import (
+	"syscall"
+	"unsafe"
+)
+
+// Socket I/O on the descriptor a syscall.RawConn hands its callback: the
+// callback decides whether to sleep in Go's network poller, so a waiting
+// goroutine can read its own link (see pair.read).
+
+// errAgain is what a non-blocking socket says when it has nothing (to
+// read) or no room (to write).
+const errAgain = syscall.EAGAIN
+
+func sysRead(fd uintptr, b []byte) (int, error) {
+	n, err := syscall.Read(int(fd), b)
+	if n < 0 {
+		n = 0
+	}
+	return n, err
+}
+
+// sysWritev writes iov with one writev and returns the bytes written.
+func sysWritev(fd uintptr, iov []syscall.Iovec) (int, error) {
+	n, _, e := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+// setIovec points v at b, which must not be empty.
+func setIovec(v *syscall.Iovec, b []byte) {
+	v.Base = &b[0]
+	v.SetLen(len(b))
+}
+
+// consumeIovec drops the first n bytes of iov and returns what is left.
+func consumeIovec(iov []syscall.Iovec, n int) []syscall.Iovec {
+	for n > 0 && len(iov) > 0 {
+		l := int(iov[0].Len)
+		if n >= l {
+			n -= l
+			iov[0] = syscall.Iovec{}
+			iov = iov[1:]
+			continue
+		}
+		iov[0].Base = (*byte)(unsafe.Add(unsafe.Pointer(iov[0].Base), n))
+		iov[0].SetLen(l - n)
+		n = 0
+	}
+	return iov
+}
