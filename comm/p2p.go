@@ -95,7 +95,7 @@ func Recv[T Numeric](c *Comm, buf []T, src, tag int) (Status, error) {
 func (c *Comm) sendBytes(ctx uint32, dst, tag int, buf []byte) error {
 	r := p2p.NewRequest()
 	defer p2p.Release(r)
-	if err := c.w.eng.Isend(r, ctx, c.group[dst], tag, buf); err != nil {
+	if err := c.w.eng.IsendBlocking(r, ctx, c.group[dst], tag, buf); err != nil {
 		return err
 	}
 	_, err := r.Wait()

@@ -8,11 +8,12 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	goruntime "runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mpx-hpc/mpx/comm"
 	"github.com/mpx-hpc/mpx/param"
@@ -49,8 +50,52 @@ func startChild(b *testing.B, role string, env ...string) *exec.Cmd {
 	return cmd
 }
 
-// BenchmarkPingPongMPX: half round trip through comm.Send/Recv over TCP.
-func BenchmarkPingPongMPX(b *testing.B) {
+// BenchmarkPingPong runs the two ping-pongs in alternating rounds of a
+// few hundred round trips, so that both meet the same machine: the
+// machines are shared and their speed drifts within seconds. It reports
+// the medians over rounds of each one's half round trip and of the ratio
+// between them (mpx/raw, paired by round).
+func BenchmarkPingPong(b *testing.B) {
+	w := startCommPeer(b)
+	c := startRawPeer(b)
+	for _, n := range pingSizes {
+		b.Run(sizeName(n), func(b *testing.B) {
+			buf := make([]byte, n)
+			per := 200 // round trips per round: some milliseconds
+			if n >= 1<<20 {
+				per = 20
+			}
+			var mpxUS, rawUS, ratio []float64
+			b.SetBytes(int64(2 * n))
+			b.ResetTimer()
+			for done := 0; done < b.N; done += per {
+				k := min(per, b.N-done)
+				m := pingComm(b, w, buf, k)
+				r := pingRaw(b, c, buf, k)
+				mpxUS, rawUS = append(mpxUS, m), append(rawUS, r)
+				ratio = append(ratio, m/r)
+			}
+			b.StopTimer()
+			b.ReportMetric(median(mpxUS), "mpx-us")
+			b.ReportMetric(median(rawUS), "raw-us")
+			b.ReportMetric(median(ratio), "mpx/raw")
+			b.ReportMetric(float64(len(ratio)), "rounds")
+		})
+	}
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// startCommPeer makes this process rank 0 of a two-rank job whose rank 1
+// is a child copy of the test binary, both over TCP.
+func startCommPeer(b *testing.B) *comm.Comm {
 	commPeer.once.Do(func() {
 		secret := []byte("pingpong-benchmark-secret")
 		srv, err := bootstrap.NewServer(2, secret, nil)
@@ -78,28 +123,25 @@ func BenchmarkPingPongMPX(b *testing.B) {
 	if commPeer.err != nil {
 		b.Fatal(commPeer.err)
 	}
-	w := commPeer.world
-	for _, n := range pingSizes {
-		b.Run(sizeName(n), func(b *testing.B) {
-			buf := make([]byte, n)
-			if err := comm.Send(w, []int64{int64(n), int64(b.N)}, 1, 0); err != nil {
-				b.Fatal(err)
-			}
-			b.SetBytes(int64(n))
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if err := comm.Send(w, buf, 1, 1); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := comm.Recv(w, buf, 1, 1); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/2/1000, "us/half-rtt")
-			b.ReportMetric(float64(goruntime.GOMAXPROCS(0)), "procs")
-		})
+	return commPeer.world
+}
+
+// pingComm makes k round trips of buf with rank 1 and returns the mean
+// half round trip in microseconds.
+func pingComm(b *testing.B, w *comm.Comm, buf []byte, k int) float64 {
+	if err := comm.Send(w, []int64{int64(len(buf)), int64(k)}, 1, 0); err != nil {
+		b.Fatal(err)
 	}
+	t0 := time.Now()
+	for i := 0; i < k; i++ {
+		if err := comm.Send(w, buf, 1, 1); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := comm.Recv(w, buf, 1, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return float64(time.Since(t0).Nanoseconds()) / float64(k) / 2 / 1000
 }
 
 func commChild() int {
@@ -109,12 +151,13 @@ func commChild() int {
 		return 1
 	}
 	cmd := make([]int64, 2)
+	var keep []byte
 	for {
 		if _, err := comm.Recv(w, cmd, 0, 0); err != nil {
 			// The parent ends the benchmark by exiting; that is the normal end.
 			return 0
 		}
-		buf := make([]byte, cmd[0])
+		buf := grow(&keep, int(cmd[0]))
 		for i := int64(0); i < cmd[1]; i++ {
 			if _, err := comm.Recv(w, buf, 0, 1); err != nil {
 				return 1
@@ -126,8 +169,9 @@ func commChild() int {
 	}
 }
 
-// BenchmarkPingPongRawTCP: the same exchange on a bare net.TCPConn.
-func BenchmarkPingPongRawTCP(b *testing.B) {
+// startRawPeer connects to a child copy of the test binary that echoes on
+// a bare TCP connection.
+func startRawPeer(b *testing.B) *net.TCPConn {
 	rawPeer.once.Do(func() {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -147,31 +191,27 @@ func BenchmarkPingPongRawTCP(b *testing.B) {
 	if rawPeer.err != nil {
 		b.Fatal(rawPeer.err)
 	}
-	c := rawPeer.conn
-	for _, n := range pingSizes {
-		b.Run(sizeName(n), func(b *testing.B) {
-			buf := make([]byte, n)
-			hdr := make([]byte, 16)
-			binary.LittleEndian.PutUint64(hdr[:8], uint64(n))
-			binary.LittleEndian.PutUint64(hdr[8:], uint64(b.N))
-			if _, err := c.Write(hdr); err != nil {
-				b.Fatal(err)
-			}
-			b.SetBytes(int64(n))
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, err := c.Write(buf); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := io.ReadFull(c, buf); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.StopTimer()
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/2/1000, "us/half-rtt")
-			b.ReportMetric(float64(goruntime.GOMAXPROCS(0)), "procs")
-		})
+	return rawPeer.conn
+}
+
+// pingRaw is pingComm on the bare connection.
+func pingRaw(b *testing.B, c *net.TCPConn, buf []byte, k int) float64 {
+	hdr := make([]byte, 16)
+	binary.LittleEndian.PutUint64(hdr[:8], uint64(len(buf)))
+	binary.LittleEndian.PutUint64(hdr[8:], uint64(k))
+	if _, err := c.Write(hdr); err != nil {
+		b.Fatal(err)
 	}
+	t0 := time.Now()
+	for i := 0; i < k; i++ {
+		if _, err := c.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return float64(time.Since(t0).Nanoseconds()) / float64(k) / 2 / 1000
 }
 
 func rawChild() int {
@@ -181,11 +221,12 @@ func rawChild() int {
 	}
 	c.(*net.TCPConn).SetNoDelay(true)
 	hdr := make([]byte, 16)
+	var keep []byte
 	for {
 		if _, err := io.ReadFull(c, hdr); err != nil {
 			return 0
 		}
-		buf := make([]byte, binary.LittleEndian.Uint64(hdr[:8]))
+		buf := grow(&keep, int(binary.LittleEndian.Uint64(hdr[:8])))
 		for i := binary.LittleEndian.Uint64(hdr[8:]); i > 0; i-- {
 			if _, err := io.ReadFull(c, buf); err != nil {
 				return 1
@@ -195,6 +236,15 @@ func rawChild() int {
 			}
 		}
 	}
+}
+
+// grow returns n bytes of *keep, enlarging it if needed: a child serves
+// many rounds and should not fault in a fresh buffer for each.
+func grow(keep *[]byte, n int) []byte {
+	if cap(*keep) < n {
+		*keep = make([]byte, n)
+	}
+	return (*keep)[:n]
 }
 
 func sizeName(n int) string {

@@ -17,17 +17,18 @@ type Kind uint8
 // Frame kinds. The protocol engine gives them meaning; transports only
 // check that the kind is known.
 const (
-	KindEager Kind = iota + 1 // a whole small message
-	KindRTS                   // request to send: Len is the message size, payload may carry a SingleCopy descriptor
-	KindCTS                   // clear to send: SReq names the send, RReq the receive
-	KindData                  // rendezvous payload fragment: Seq is its byte offset, RReq the receive
-	KindFin                   // receiver fetched a single-copy payload: SReq names the send
-	KindCtrl                  // runtime control (abort notice, barrier tokens of the runtime)
-	KindRMA                   // one-sided operations
+	KindEager  Kind = iota + 1 // a whole small message
+	KindRTS                    // request to send: Len is the message size, payload may carry a SingleCopy descriptor
+	KindCTS                    // clear to send: SReq names the send, RReq the receive
+	KindData                   // rendezvous payload fragment: Seq is its byte offset, RReq the receive
+	KindFin                    // receiver fetched a single-copy payload: SReq names the send
+	KindCtrl                   // runtime control (abort notice, barrier tokens of the runtime)
+	KindRMA                    // one-sided operations
+	KindCredit                 // receiver returns credit: RReq bytes (see FlagCredit)
 	kindEnd
 )
 
-var kindNames = [...]string{"", "eager", "rts", "cts", "data", "fin", "ctrl", "rma"}
+var kindNames = [...]string{"", "eager", "rts", "cts", "data", "fin", "ctrl", "rma", "credit"}
 
 func (k Kind) String() string {
 	if k > 0 && k < kindEnd {
@@ -56,6 +57,15 @@ const (
 	// FlagSync on an Eager or RTS: the sender wants to know the match
 	// (synchronous send); answered by a Fin.
 	FlagSync
+	// FlagCredit on an Eager: the message is larger than the eager limit
+	// and was sent on the receiver's credit instead of by rendezvous; once
+	// the receiver has taken it, it returns its size, in the RReq of an
+	// Eager frame it sends back or in a Credit frame. The RReq of any Eager
+	// frame is credit returned to its receiver.
+	FlagCredit
+	// FlagCreditLow with FlagCredit: the sender has used more than half
+	// its credit; return it without waiting for traffic to carry it.
+	FlagCreditLow
 )
 
 // PayloadLen is the number of payload bytes that follow the header on the

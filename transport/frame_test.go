@@ -20,6 +20,7 @@ func sampleHeaders() []Header {
 		{Kind: KindFin, Source: 1, SReq: 99},
 		{Kind: KindCtrl, Source: 0, Tag: 1, Len: 8},
 		{Kind: KindRMA, Flags: 0x80, Source: 4, Context: 3, Seq: 5, Len: 64, SReq: 6, RReq: 7},
+		{Kind: KindCredit, Source: 2, RReq: 1 << 20},
 	}
 }
 
@@ -70,7 +71,7 @@ func TestHeaderDecodeErrors(t *testing.T) {
 		{"short", enc(Header{Kind: KindEager})[:47], 0, "header of 47 bytes"},
 		{"bad magic", with(enc(Header{Kind: KindEager}), 0, 'G'), 0, "bad magic"},
 		{"kind zero", enc(Header{}), 0, "unknown frame kind 0"},
-		{"kind past end", with(enc(Header{Kind: KindEager}), 2, byte(kindEnd)), 0, "unknown frame kind 8"},
+		{"kind past end", with(enc(Header{Kind: KindEager}), 2, byte(kindEnd)), 0, "unknown frame kind 9"},
 		{"negative source", enc(Header{Kind: KindEager, Source: -1}), 0, "negative source rank -1"},
 		{"payload over limit", enc(Header{Kind: KindData, Len: 1025}), 1024, "data frame payload of 1025 bytes exceeds limit 1024"},
 		{"rts descriptor over limit", enc(Header{Kind: KindRTS, Seq: 2000, Len: 10}), 1024, "rts frame payload of 2000 bytes"},
@@ -117,7 +118,7 @@ func TestKindString(t *testing.T) {
 		want string
 	}{
 		{KindEager, "eager"}, {KindRTS, "rts"}, {KindCTS, "cts"}, {KindData, "data"},
-		{KindFin, "fin"}, {KindCtrl, "ctrl"}, {KindRMA, "rma"}, {0, "kind(0)"}, {kindEnd, "kind(8)"}, {255, "kind(255)"},
+		{KindFin, "fin"}, {KindCtrl, "ctrl"}, {KindRMA, "rma"}, {KindCredit, "credit"}, {0, "kind(0)"}, {kindEnd, "kind(9)"}, {255, "kind(255)"},
 	}
 	for _, tc := range tests {
 		if got := tc.k.String(); got != tc.want {

@@ -75,6 +75,12 @@ type Limits struct {
 	// Latency is the transport's rough one-way small-message latency, used
 	// to rank transports when several reach a peer.
 	Latency time.Duration
+	// EagerCredit is how many bytes of messages above EagerLimit a sender
+	// may have in flight to one receiver and send eagerly all the same,
+	// the receiver buffering them if they arrive unexpected: a bounded
+	// buffer that saves the rendezvous round trip where it costs most
+	// (tcp). Zero means every message above EagerLimit uses rendezvous.
+	EagerCredit int
 }
 
 // SingleCopy is implemented by endpoints that can move a large payload with

@@ -31,6 +31,7 @@ var (
 	paramPortRange = param.NewString("tcp_port_range", "", "TCP: listening port range LO-HI (empty: any free port)")
 	paramSndBuf    = param.NewSize("tcp_sndbuf", 0, "TCP: socket send buffer size (0: kernel default)")
 	paramRcvBuf    = param.NewSize("tcp_rcvbuf", 0, "TCP: socket receive buffer size (0: kernel default)")
+	paramCredit    = param.NewSize("tcp_eager_credit", 4<<20, "TCP: bytes of messages above the eager limit a rank may send eagerly to one peer before that peer has taken them (the most each peer buffers for each sender); 0: rendezvous for all of them")
 )
 
 const (
@@ -84,6 +85,7 @@ type Transport struct {
 	logf        func(string, ...any)
 	sndBuf      int
 	rcvBuf      int
+	credit      int
 	dialTimeout time.Duration
 	hsTimeout   time.Duration
 
@@ -147,6 +149,7 @@ func New(cfg Config) (*Transport, error) {
 	if t.rcvBuf == 0 {
 		t.rcvBuf = paramRcvBuf.Get()
 	}
+	t.credit = min(paramCredit.Get(), MaxFrame)
 	if t.sndBuf < 0 || t.rcvBuf < 0 {
 		return nil, fmt.Errorf("tcp: negative socket buffer size (sndbuf %d, rcvbuf %d)", t.sndBuf, t.rcvBuf)
 	}
@@ -270,7 +273,7 @@ func (t *Transport) Name() string { return "tcp" }
 
 // Limits advertises TCP's eager limit, frame bound and rough latency.
 func (t *Transport) Limits() transport.Limits {
-	return transport.Limits{EagerLimit: EagerLimit, MaxFrame: MaxFrame, Latency: 30 * time.Microsecond}
+	return transport.Limits{EagerLimit: EagerLimit, MaxFrame: MaxFrame, Latency: 30 * time.Microsecond, EagerCredit: t.credit}
 }
 
 // Address is the business card: candidate "ip:port" addresses, comma

@@ -86,7 +86,7 @@ func run(t *testing.T, engs []*Engine, d time.Duration, fn func(e *Engine) error
 func sendWait(e *Engine, dst, tag int, buf []byte) error {
 	r := NewRequest()
 	defer Release(r)
-	if err := e.Isend(r, 0, dst, tag, buf); err != nil {
+	if err := e.IsendBlocking(r, 0, dst, tag, buf); err != nil {
 		return err
 	}
 	_, err := r.Wait()
@@ -232,4 +232,159 @@ func TestDirectExchange(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// settle drives e's links until cond holds.
+func settle(t *testing.T, e *Engine, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("rank %d: %s: still not so after 30 s", e.Rank(), what)
+		}
+		e.poll()
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// Messages above the eager limit go eagerly while the receiver's credit
+// lasts, and by rendezvous beyond it: the receiver never buffers more than
+// the credit from one sender, order is kept across both protocols, and the
+// credit comes back, by a Credit frame when the sender runs short and
+// riding on eager frames otherwise.
+func TestEagerCredit(t *testing.T) {
+	engs := tcpWorld(t, 2)
+	credit := engs[0].peerOf(t, 1).credit
+	if credit != 4<<20 {
+		t.Fatalf("tcp credit %d, want the tcp_eager_credit default of 4 MiB", credit)
+	}
+	const size, n = 1 << 20, 10
+	e0, e1 := engs[0], engs[1]
+	// A nonblocking send never goes on credit: it must not wait for the
+	// receiver to read.
+	r := NewRequest()
+	if err := e0.Isend(r, 0, 1, 4, fill(size, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if r.done() || e0.used[1].Load() != 0 {
+		t.Fatalf("a 1 MiB Isend went eagerly (done %v, credit used %d)", r.done(), e0.used[1].Load())
+	}
+	go func() {
+		buf := make([]byte, size)
+		recvWait(e1, 0, 4, buf)
+	}()
+	if _, err := r.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	Release(r)
+
+	// Rank 0 starts ten blocking sends, without waiting; rank 1, not
+	// receiving yet, only drives its links (as any wait of its would), so
+	// that writes that fill the socket complete.
+	sends := make([]*Request, n)
+	started := make(chan error, 1)
+	go func() {
+		for i := range sends {
+			sends[i] = NewRequest()
+			if err := e0.IsendBlocking(sends[i], 0, 1, 5, fill(size, i)); err != nil {
+				started <- err
+				return
+			}
+		}
+		started <- nil
+	}()
+	unexpected := func() (msgs, buffered int) {
+		e1.mu.Lock()
+		defer e1.mu.Unlock()
+		for _, m := range e1.queue(0).unexp {
+			msgs++
+			buffered += len(m.data)
+		}
+		return
+	}
+	settle(t, e1, "all ten messages announced", func() bool { m, _ := unexpected(); return m == n })
+	if err := <-started; err != nil {
+		t.Fatal(err)
+	}
+	// Four fit the credit: they went eagerly and are buffered; the rest
+	// arrived as requests to send and wait for their receives.
+	if _, b := unexpected(); b != credit {
+		t.Fatalf("receiver buffers %d bytes from one sender, want its credit %d", b, credit)
+	}
+	for i, r := range sends {
+		if got, want := r.done(), i < credit/size; got != want {
+			t.Fatalf("send %d done before any receive: %v, want %v", i, got, want)
+		}
+	}
+	if got := e0.used[1].Load(); got != int64(credit) {
+		t.Fatalf("credit used %d, want %d", got, credit)
+	}
+	recvs := make(chan error, 1)
+	go func() {
+		buf := make([]byte, size)
+		for i := 0; i < n; i++ {
+			if _, err := recvWait(e1, 0, 5, buf); err != nil {
+				recvs <- err
+				return
+			}
+			if !bytes.Equal(buf, fill(size, i)) {
+				recvs <- fmt.Errorf("message %d out of order or corrupt", i)
+				return
+			}
+		}
+		recvs <- nil
+	}()
+	for _, r := range sends {
+		if _, err := r.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		Release(r)
+	}
+	if err := <-recvs; err != nil {
+		t.Fatal(err)
+	}
+	// The fourth message found the sender short (over half used): the
+	// receiver sent the credit back on its own.
+	settle(t, e0, "credit returned", func() bool { return e0.used[1].Load() == 0 })
+	if got := e1.owed[0].Load(); got != 0 {
+		t.Fatalf("receiver still owes %d", got)
+	}
+
+	// A 1 MiB ping-pong uses credit both ways and returns it on the
+	// replies: no Credit frames, and the books balance at the end.
+	run(t, engs, time.Minute, func(e *Engine) error {
+		peer := 1 - e.Rank()
+		buf := make([]byte, size)
+		for i := 0; i < 8; i++ {
+			if e.Rank() == 0 {
+				if err := sendWait(e, peer, i, fill(size, i)); err != nil {
+					return err
+				}
+			}
+			if _, err := recvWait(e, peer, i, buf); err != nil {
+				return err
+			}
+			if e.Rank() == 1 {
+				if err := sendWait(e, peer, i, buf); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	for a := 0; a < 2; a++ {
+		b := 1 - a
+		if used, owed := engs[a].used[b].Load(), engs[b].owed[a].Load(); used != owed || used > size {
+			t.Errorf("rank %d has %d bytes of rank %d's credit out, rank %d owes %d: want equal, at most one message", a, used, b, b, owed)
+		}
+	}
+}
+
+func (e *Engine) peerOf(t *testing.T, rank int) *peerState {
+	t.Helper()
+	ps, err := e.peer(rank)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ps
 }

@@ -66,9 +66,10 @@ type Config struct {
 }
 
 type peerState struct {
-	peer  Peer
-	eager int
-	sc    transport.SingleCopy
+	peer   Peer
+	eager  int
+	credit int // Limits.EagerCredit: bytes above the eager limit we may send on credit
+	sc     transport.SingleCopy
 }
 
 // inflight is the eager message whose payload a source is sending, set by
@@ -90,7 +91,13 @@ type Engine struct {
 
 	peers []atomic.Pointer[peerState]
 	cur   []inflight
-	dial  sync.Mutex // serialises first connections, so each peer is resolved once
+	// Eager credit (transport.FlagCredit), by world rank: bytes we sent on
+	// a peer's credit not yet returned, bytes taken from a peer that we owe
+	// back, and whether a Credit frame to it is on its way.
+	used      []atomic.Int64
+	owed      []atomic.Int64
+	returning []atomic.Bool
+	dial      sync.Mutex // serialises first connections, so each peer is resolved once
 
 	mu      sync.Mutex
 	queues  map[uint32]*queue // by context
@@ -193,13 +200,16 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{
 		rank: cfg.Rank, size: cfg.Size, resolve: cfg.Resolve,
 		mode: waitParam.Get(), spin: spinParam.Get(),
-		peers:   make([]atomic.Pointer[peerState], cfg.Size),
-		cur:     make([]inflight, cfg.Size),
-		queues:  map[uint32]*queue{},
-		sends:   map[uint64]*Request{},
-		recvs:   map[uint64]*Request{},
-		failed:  map[int]error{},
-		waiting: map[*Request]struct{}{},
+		peers:     make([]atomic.Pointer[peerState], cfg.Size),
+		cur:       make([]inflight, cfg.Size),
+		used:      make([]atomic.Int64, cfg.Size),
+		owed:      make([]atomic.Int64, cfg.Size),
+		returning: make([]atomic.Bool, cfg.Size),
+		queues:    map[uint32]*queue{},
+		sends:     map[uint64]*Request{},
+		recvs:     map[uint64]*Request{},
+		failed:    map[int]error{},
+		waiting:   map[*Request]struct{}{},
 	}
 	e.oversub = cfg.Oversubscribed
 	e.self = &selfEndpoint{e: e}
@@ -252,7 +262,7 @@ func (e *Engine) peer(rank int) (*peerState, error) {
 	if err != nil {
 		return nil, err
 	}
-	ps := &peerState{peer: pr, eager: pr.Limits.EagerLimit}
+	ps := &peerState{peer: pr, eager: pr.Limits.EagerLimit, credit: pr.Limits.EagerCredit}
 	if ps.eager == 0 {
 		ps.eager = defaultEager
 	}
@@ -280,6 +290,19 @@ func matches(r *Request, src int, tag int32) bool {
 // Isend starts sending buf to world rank dst. The engine retains buf until
 // the request completes. r must be fresh (New or Reset).
 func (e *Engine) Isend(r *Request, ctx uint32, dst, tag int, buf []byte) error {
+	return e.isend(r, ctx, dst, tag, buf, false)
+}
+
+// IsendBlocking is Isend for a caller that waits for r at once: a blocking
+// send. A message above the eager limit may then go eagerly on the
+// receiver's credit (transport.Limits.EagerCredit), its write waiting, if
+// the socket is full, until the receiver reads; a nonblocking send never
+// waits so, and keeps to rendezvous.
+func (e *Engine) IsendBlocking(r *Request, ctx uint32, dst, tag int, buf []byte) error {
+	return e.isend(r, ctx, dst, tag, buf, true)
+}
+
+func (e *Engine) isend(r *Request, ctx uint32, dst, tag int, buf []byte, blocking bool) error {
 	r.init(e, opSend, ctx, dst, tag, buf)
 	ps, err := e.peer(dst)
 	if err != nil {
@@ -290,8 +313,11 @@ func (e *Engine) Isend(r *Request, ctx uint32, dst, tag int, buf []byte) error {
 	// through the interface call and cost an allocation per message.
 	h := &r.hdr
 	*h = transport.Header{Source: int32(e.rank), Context: ctx, Tag: int32(tag)}
-	if len(buf) <= ps.eager {
+	if len(buf) <= ps.eager || (blocking && e.takeCredit(h, ps, dst, len(buf))) {
 		h.Kind, h.Len = transport.KindEager, uint64(len(buf))
+		if e.owed[dst].Load() != 0 {
+			h.RReq = uint64(e.owed[dst].Swap(0)) // credit back, riding along
+		}
 		err := ps.peer.EP.Send(h, buf)
 		r.status = Status{Source: dst, Tag: tag, Bytes: len(buf)}
 		r.finish(e.sendErr(dst, err))
@@ -327,6 +353,51 @@ func (e *Engine) Isend(r *Request, ctx uint32, dst, tag int, buf []byte) error {
 		return r.err
 	}
 	return nil
+}
+
+// takeCredit reports whether a message of n bytes, above the eager limit,
+// may go eagerly on dst's credit, and takes the credit if so; it flags h.
+func (e *Engine) takeCredit(h *transport.Header, ps *peerState, dst, n int) bool {
+	if n > ps.credit {
+		return false
+	}
+	u := &e.used[dst]
+	for {
+		old := u.Load()
+		if old+int64(n) > int64(ps.credit) {
+			return false
+		}
+		if u.CompareAndSwap(old, old+int64(n)) {
+			h.Flags |= transport.FlagCredit
+			if 2*(old+int64(n)) > int64(ps.credit) {
+				h.Flags |= transport.FlagCreditLow
+			}
+			return true
+		}
+	}
+}
+
+// owe records that a message sent on credit from src was taken: its size
+// goes back with the next eager frame to src or, when src is short of
+// credit, in a Credit frame of its own.
+func (e *Engine) owe(src, n int, flags uint8) {
+	e.owed[src].Add(int64(n))
+	if flags&transport.FlagCreditLow != 0 && e.returning[src].CompareAndSwap(false, true) {
+		e.later(func() { e.returnCredit(src) })
+	}
+}
+
+func (e *Engine) returnCredit(src int) {
+	e.returning[src].Store(false)
+	n := e.owed[src].Swap(0)
+	if n == 0 {
+		return
+	}
+	ps, err := e.peer(src)
+	if err != nil {
+		return // the link is gone; so is the credit
+	}
+	e.sendCtrl(ps, transport.KindCredit, 0, uint64(n))
 }
 
 func (e *Engine) sendErr(dst int, err error) error {
@@ -394,6 +465,9 @@ func (e *Engine) take(r *Request, m *message) {
 
 func (e *Engine) copyEager(r *Request, m *message) error {
 	n, size := copy(r.buf, m.data), m.size
+	if m.flags&transport.FlagCredit != 0 {
+		e.owe(m.src, size, m.flags)
+	}
 	freeMessage(m) // m may be reused at once: nothing of it is read below
 	if n < size {
 		r.status.Bytes = n
@@ -514,14 +588,14 @@ func (e *Engine) allocEager(h *transport.Header, n int) []byte {
 			return r.buf[:n]
 		}
 		m := newMessage(n)
-		m.claimed, m.size = r, n
+		m.claimed, m.size, m.src, m.flags = r, n, src, h.Flags
 		e.cur[src] = inflight{m: m}
 		return m.data
 	}
 	// Queued before its payload has arrived, so that a receive posted
 	// meanwhile still matches in order; Deliver completes it.
 	m := newMessage(n)
-	m.src, m.tag, m.ctx, m.size = src, h.Tag, h.Context, n
+	m.src, m.tag, m.ctx, m.size, m.flags = src, h.Tag, h.Context, n, h.Flags
 	q.unexp = append(q.unexp, m)
 	e.wakeProbers()
 	e.mu.Unlock()
@@ -561,6 +635,8 @@ func (e *Engine) Deliver(h *transport.Header, payload []byte) {
 		if r != nil && done {
 			r.finish(nil)
 		}
+	case transport.KindCredit:
+		e.used[h.Source].Add(-int64(h.RReq))
 	case transport.KindFin:
 		e.mu.Lock()
 		r := e.sends[h.SReq]
@@ -574,9 +650,15 @@ func (e *Engine) Deliver(h *transport.Header, payload []byte) {
 
 func (e *Engine) deliverEager(h *transport.Header) {
 	src := int(h.Source)
+	if h.RReq != 0 {
+		e.used[src].Add(-int64(h.RReq))
+	}
 	in := e.cur[src]
 	e.cur[src] = inflight{}
 	if in.r != nil {
+		if h.Flags&transport.FlagCredit != 0 {
+			e.owe(src, int(h.Len), h.Flags)
+		}
 		in.r.finish(nil) // landed in place
 		return
 	}
