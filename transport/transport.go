@@ -134,8 +134,11 @@ type DirectReader interface {
 // one of its goroutines waits, not otherwise.
 type Standby interface {
 	// Standby makes the receive goroutines read only while Demand is
-	// positive. Frames that arrive meanwhile wait in the kernel.
-	Standby()
+	// positive. Frames that arrive meanwhile wait in the kernel. A direct
+	// reader that finds its link empty polls it for up to spin before it
+	// sleeps: a reply that comes within that is read without the poller's
+	// sleep and wake-up. Zero spin (ranks sharing cores) sleeps at once.
+	Standby(spin time.Duration)
 	// Demand adds delta to the number of goroutines waiting for something
 	// that no DirectReader call will read for them (a receive from any
 	// source, a blocked write, a probe). While it is positive, every link

@@ -41,8 +41,8 @@ func checkFrames(t *testing.T, frames []transporttest.Frame, n int) {
 func standbyWorld(t *testing.T) (*world, *pair) {
 	t.Helper()
 	w := newWorld(t, 2, newSecret(), nil)
-	for _, tr := range w.trs {
-		tr.Standby()
+	for i, tr := range w.trs {
+		tr.Standby(time.Duration(i) * 50 * time.Microsecond) // one reader spins, one sleeps at once
 	}
 	w.ep(t, 0, 1)
 	p := w.ep(t, 1, 0).(*pair)

@@ -311,11 +311,19 @@ func (p *pair) read(stop func() bool, direct, once bool) bool {
 
 func (p *pair) readSome(fd uintptr) bool {
 	p.parked.Store(false)
+	spins := 0 // empty reads in a row while spinning
+	var spinEnd time.Time
 	for {
 		if p.rstop != nil && p.rstop() {
 			return true
 		}
-		n, err := sysRead(fd, p.fr.target())
+		var n int
+		var err error
+		if spins > 0 {
+			n, err = rawRead(fd, p.fr.target())
+		} else {
+			n, err = sysRead(fd, p.fr.target())
+		}
 		switch {
 		case err == syscall.EINTR:
 			continue
@@ -323,14 +331,27 @@ func (p *pair) readSome(fd uintptr) bool {
 			if p.ronce {
 				return true
 			}
-			if p.rdirect {
-				// Marked before the last look at stop: a finisher
-				// either sees the mark or we see its result.
-				p.parked.Store(true)
-				if p.rstop() {
-					p.parked.Store(false)
-					return true
+			if !p.rdirect {
+				return false // sleep until readable
+			}
+			if spin := time.Duration(p.t.spin.Load()); spin > 0 {
+				// Poll the empty socket a while: the clock only now and
+				// then, since reading it costs more than a poll.
+				spins++
+				if spins == 1 {
+					spinEnd = time.Now().Add(spin)
+					continue
 				}
+				if spins&31 != 0 || time.Now().Before(spinEnd) {
+					continue
+				}
+			}
+			// Marked before the last look at stop: a finisher either
+			// sees the mark or we see its result.
+			p.parked.Store(true)
+			if p.rstop() {
+				p.parked.Store(false)
+				return true
 			}
 			return false // sleep until readable
 		case err != nil:
@@ -340,6 +361,7 @@ func (p *pair) readSome(fd uintptr) bool {
 			p.rerr = io.EOF
 			return true
 		}
+		spins = 0
 		if err := p.fr.advance(n, p.t.handler, p.peer); err != nil {
 			p.rerr = errMalformed{err}
 			return true

@@ -23,6 +23,18 @@ func sysRead(fd uintptr, b []byte) (int, error) {
 	return n, err
 }
 
+// rawRead is sysRead without telling the Go scheduler: for a reader
+// polling an empty socket in a tight loop, where entering and leaving the
+// scheduler's system-call state on every poll would cost more than the
+// read.
+func rawRead(fd uintptr, b []byte) (int, error) {
+	n, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
 // sysWritev writes iov with one writev and returns the bytes written.
 func sysWritev(fd uintptr, iov []syscall.Iovec) (int, error) {
 	n, _, e := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))

@@ -106,6 +106,7 @@ type Transport struct {
 
 	linkedList atomic.Pointer[[]*pair] // pairs with a connection; replaced, never changed, under t.mu
 	standby    atomic.Bool             // receive goroutines read only on demand
+	spin       atomic.Int64            // how long a direct reader polls an empty link, in ns
 	demand     atomic.Int32            // goroutines waiting on links nobody reads for them
 }
 
@@ -192,7 +193,10 @@ func New(cfg Config) (*Transport, error) {
 // Standby implements transport.Standby: from now on a connection is read
 // by its receive goroutine only while there is demand; otherwise by the
 // rank's goroutines that wait (ReadUntil) or poll.
-func (t *Transport) Standby() { t.standby.Store(true) }
+func (t *Transport) Standby(spin time.Duration) {
+	t.spin.Store(int64(spin))
+	t.standby.Store(true)
+}
 
 // Demand implements transport.Standby.
 func (t *Transport) Demand(delta int) {

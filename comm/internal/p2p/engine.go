@@ -236,7 +236,13 @@ func (e *Engine) AddStandby(s transport.Standby) error {
 	if len(e.pollers) > 0 {
 		return errors.New("p2p: a standby transport cannot be mixed with polled ones")
 	}
-	s.Standby()
+	// A reader that shares its core must not spin: the peer it waits
+	// for may need the core.
+	spin := e.spin
+	if e.mode == "block" || e.oversub {
+		spin = 0
+	}
+	s.Standby(spin)
 	e.standbys = append(e.standbys, s)
 	return nil
 }
