@@ -33,7 +33,7 @@ var (
 	waitParam = param.NewEnum("wait_mode", "adaptive", []string{"adaptive", "spin", "block"},
 		"how a waiting rank waits: spin on the transports, block at once, or spin briefly then block")
 	spinParam = param.NewDuration("wait_spin", 50*time.Microsecond,
-		"in adaptive mode, how long a waiting rank polls before it blocks (yielding its core between polls when ranks outnumber cores)")
+		"in adaptive mode, how long a waiting rank polls shared memory, or the TCP socket it waits on, before it blocks (yielding its core between polls when ranks outnumber cores; no TCP polling then)")
 )
 
 // Errors of the engine.
