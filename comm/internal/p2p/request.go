@@ -195,7 +195,8 @@ func (e *Engine) wait(r *Request) {
 	if e.mode != "block" {
 		// Poll without reading the clock first (it costs hundreds of
 		// nanoseconds on some VMs): most waits end within these polls.
-		for n := 0; n < 256; n++ {
+		// A rank sharing its core yields from the first poll on instead.
+		for n := 0; n < 256 && !e.oversub; n++ {
 			if r.done() {
 				return
 			}
