@@ -37,10 +37,15 @@ func checkFrames(t *testing.T, frames []transporttest.Frame, n int) {
 	}
 }
 
-// standbyWorld is two ranks on loopback whose transports stand by.
-func standbyWorld(t *testing.T) (*world, *pair) {
+// standbyWorld is two ranks on loopback whose transports stand by; edit
+// may adjust their Configs.
+func standbyWorld(t *testing.T, edit ...func(*Config)) (*world, *pair) {
 	t.Helper()
-	w := newWorld(t, 2, newSecret(), nil)
+	var ed func(*Config)
+	if len(edit) > 0 {
+		ed = edit[0]
+	}
+	w := newWorld(t, 2, newSecret(), ed)
 	for i, tr := range w.trs {
 		tr.Standby(time.Duration(i) * 50 * time.Microsecond) // one reader spins, one sleeps at once
 	}
@@ -301,4 +306,59 @@ func FuzzFrameReader(f *testing.F) {
 			t.Fatalf("frames counter %d, delivered %d", fr.frames, len(got))
 		}
 	})
+}
+
+// Sends of eager-sized frames to a standing-by peer that is not reading
+// return at once, far beyond the socket buffers: what does not fit waits
+// in the pair's queue, and reaches the peer whole and in order once it
+// reads.
+func TestQueuedSends(t *testing.T) {
+	// Small socket buffers, so that the 3.2 MiB sent cannot all fit in
+	// the kernel (and stays under the queue's bound).
+	w, p10 := standbyWorld(t, func(c *Config) { c.SndBuf, c.RcvBuf = 64<<10, 64<<10 })
+	e01 := w.ep(t, 0, 1)
+	const n = 100
+	sent := make(chan error, 1)
+	go func() {
+		for i := 0; i < n; i++ {
+			payload := bytes.Repeat([]byte{byte(i)}, 32<<10)
+			if err := send(e01, 0, 3, uint64(i), payload); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	select {
+	case err := <-sent:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("sends to a peer that is not reading still blocked after 20 s")
+	}
+	rec := w.recs[1]
+	p10.ReadUntil(func() bool { return len(rec.Frames()) == n })
+	frames := rec.Frames()
+	checkOrdered(t, 1, frames)
+	for i, f := range frames {
+		if len(f.Payload) != 32<<10 || f.Payload[0] != byte(i) || f.Payload[len(f.Payload)-1] != byte(i) {
+			t.Fatalf("frame %d: wrong payload", i)
+		}
+	}
+	// The flusher is done: nothing stays queued.
+	p01 := e01.(*pair)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p01.qmu.Lock()
+		idle := !p01.flushing && p01.queued == 0
+		p01.qmu.Unlock()
+		if idle {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("flusher still busy 10 s after the peer read everything")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

@@ -41,6 +41,14 @@ type pair struct {
 	wio     []syscall.Iovec
 	werr    error
 	wdemand bool
+	wstop   bool
+
+	// Frames waiting for the flusher (see Send), under qmu.
+	qmu      sync.Mutex
+	qcond    *sync.Cond
+	queue    [][]byte
+	queued   int
+	flushing bool
 
 	rmu            sync.Mutex            // the read role
 	fr             frameReader           // guarded by rmu
@@ -60,7 +68,9 @@ var (
 )
 
 func newPair(t *Transport, peer int) *pair {
-	return &pair{t: t, peer: peer, kick: make(chan struct{}, 1)}
+	p := &pair{t: t, peer: peer, kick: make(chan struct{}, 1)}
+	p.qcond = sync.NewCond(&p.qmu)
+	return p
 }
 
 // Peer is the peer's world rank.
@@ -108,6 +118,13 @@ func (t *Transport) installLocked(p *pair, c *net.TCPConn) error {
 // it sleeps in Go's poller until there is room, having raised the
 // transport's demand meanwhile, so that a peer writing to us at the same
 // time is read and both writes complete.
+//
+// On a standing-by transport, whose peer reads only while it waits, a
+// frame of at most the eager limit that finds the socket full is copied
+// to a queue instead, and the pair's flusher writes it: a nonblocking send
+// must not wait for the receiver to come and read. Later frames queue
+// behind it, up to queueMax bytes; beyond that, and for larger frames
+// (whose senders wait anyway), Send waits for the flusher.
 func (p *pair) Send(h *transport.Header, payload []byte) error {
 	n := h.PayloadLen()
 	if uint64(len(payload)) != n {
@@ -124,7 +141,36 @@ func (p *pair) Send(h *transport.Header, payload []byte) error {
 	if p.broken.Load() {
 		return p.failure()
 	}
-	p.sendMu.Lock()
+	queueable := p.t.standby.Load() && n <= EagerLimit
+	for {
+		p.qmu.Lock()
+		for p.flushing && !p.broken.Load() {
+			if queueable && p.queued+transport.HeaderSize+len(payload) <= queueMax {
+				b := make([]byte, transport.HeaderSize+len(payload))
+				h.Encode(b)
+				copy(b[transport.HeaderSize:], payload)
+				p.queue = append(p.queue, b)
+				p.queued += len(b)
+				p.qmu.Unlock()
+				return nil
+			}
+			p.qcond.Wait()
+		}
+		p.qmu.Unlock()
+		if p.broken.Load() {
+			return p.failure()
+		}
+		// Only a Send holding sendMu starts a flush: with sendMu held and
+		// no flush, nothing is queued and this frame may go straight out.
+		p.sendMu.Lock()
+		p.qmu.Lock()
+		busy := p.flushing
+		p.qmu.Unlock()
+		if !busy {
+			break
+		}
+		p.sendMu.Unlock()
+	}
 	h.Encode(p.hdr[:])
 	setIovec(&p.iov[0], p.hdr[:])
 	iov := p.iov[:1]
@@ -132,12 +178,25 @@ func (p *pair) Send(h *transport.Header, payload []byte) error {
 		setIovec(&p.iov[1], payload)
 		iov = p.iov[:2]
 	}
-	err := p.writev(iov)
-	p.iov[1] = syscall.Iovec{} // do not keep the caller's payload reachable
+	rest, err := p.writev(iov, queueable)
+	if err == nil && len(rest) > 0 {
+		p.qmu.Lock()
+		p.queue = append(p.queue, iovecBytes(rest))
+		p.queued += len(p.queue[0])
+		p.flushing = true
+		p.qmu.Unlock()
+		p.t.wg.Add(1)
+		go p.flush()
+	}
+	p.iov[0], p.iov[1] = syscall.Iovec{}, syscall.Iovec{} // do not keep the caller's payload reachable
 	p.sendMu.Unlock()
 	if err == nil {
 		return nil
 	}
+	return p.sendFailed(err)
+}
+
+func (p *pair) sendFailed(err error) error {
 	if p.t.closed.Load() {
 		return p.t.closedErr("send", p.peer)
 	}
@@ -145,20 +204,64 @@ func (p *pair) Send(h *transport.Header, payload []byte) error {
 	return p.failure()
 }
 
-// writev writes all of iov; sendMu is held. The callback given to the
-// RawConn is made once per pair (see installLocked) and finds its state in
-// the pair, since a closure made per call would be allocated per call.
-func (p *pair) writev(iov []syscall.Iovec) error {
-	p.wio, p.werr, p.wdemand = iov, nil, false
+// queueMax bounds the bytes a pair queues for its flusher.
+const queueMax = 4 << 20
+
+// flush writes the queued frames, in order, until the queue is empty,
+// sleeping in the poller (with demand raised) while the socket is full.
+func (p *pair) flush() {
+	defer p.t.wg.Done()
+	for {
+		p.qmu.Lock()
+		q := p.queue
+		p.queue = nil
+		if len(q) == 0 || p.broken.Load() {
+			p.queue, p.queued, p.flushing = nil, 0, false
+			p.qcond.Broadcast()
+			p.qmu.Unlock()
+			return
+		}
+		p.qmu.Unlock()
+		p.sendMu.Lock()
+		var err error
+		for _, b := range q {
+			setIovec(&p.iov[0], b)
+			if _, err = p.writev(p.iov[:1], false); err != nil {
+				break
+			}
+		}
+		p.iov[0] = syscall.Iovec{}
+		p.sendMu.Unlock()
+		if err != nil {
+			p.sendFailed(err)
+			continue // broken now: the next round empties the queue
+		}
+		p.qmu.Lock()
+		for _, b := range q {
+			p.queued -= len(b)
+		}
+		p.qcond.Broadcast()
+		p.qmu.Unlock()
+	}
+}
+
+// writev writes all of iov; sendMu is held. With stopWhenFull, it stops
+// at a full socket instead of sleeping and returns what it did not write.
+// The callback given to the RawConn is made once per pair (see
+// installLocked) and finds its state in the pair, since a closure made
+// per call would be allocated per call.
+func (p *pair) writev(iov []syscall.Iovec, stopWhenFull bool) ([]syscall.Iovec, error) {
+	p.wio, p.werr, p.wdemand, p.wstop = iov, nil, false, stopWhenFull
 	err := p.rc.Write(p.writeFn)
 	if p.wdemand {
 		p.t.Demand(-1)
 	}
+	rest := p.wio
 	p.wio = nil
 	if p.werr != nil {
-		return p.werr
+		return nil, p.werr
 	}
-	return err
+	return rest, err
 }
 
 func (p *pair) writeSome(fd uintptr) bool {
@@ -167,6 +270,8 @@ func (p *pair) writeSome(fd uintptr) bool {
 		switch {
 		case err == syscall.EINTR:
 			continue
+		case err == errAgain && p.wstop:
+			return true // the caller queues the rest
 		case err == errAgain:
 			if !p.wdemand {
 				p.wdemand = true
@@ -202,6 +307,9 @@ func (t *Transport) fail(p *pair, err error) {
 	t.mu.Unlock()
 	p.conn.Close()
 	p.wakeReceiver()
+	p.qmu.Lock()
+	p.qcond.Broadcast() // senders waiting for the flusher
+	p.qmu.Unlock()
 	if first && !closed {
 		t.handler.Fail(p.peer, err)
 	}
@@ -341,6 +449,11 @@ func (p *pair) readSome(fd uintptr) bool {
 				if spins == 1 {
 					spinEnd = time.Now().Add(spin)
 					continue
+				}
+				if spins&15 == 0 {
+					// Were the peer put on this core, it would wait for
+					// our time slice to end: let it in now and then.
+					yieldCore()
 				}
 				if spins&31 != 0 || time.Now().Before(spinEnd) {
 					continue

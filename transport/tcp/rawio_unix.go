@@ -35,6 +35,10 @@ func rawRead(fd uintptr, b []byte) (int, error) {
 	return int(n), nil
 }
 
+// yieldCore gives the core to another runnable thread, if any (a raw
+// call: it does not block, and the Go scheduler need not know).
+func yieldCore() { syscall.RawSyscall(syscall.SYS_SCHED_YIELD, 0, 0, 0) }
+
 // sysWritev writes iov with one writev and returns the bytes written.
 func sysWritev(fd uintptr, iov []syscall.Iovec) (int, error) {
 	n, _, e := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
@@ -65,4 +69,17 @@ func consumeIovec(iov []syscall.Iovec, n int) []syscall.Iovec {
 		n = 0
 	}
 	return iov
+}
+
+// iovecBytes copies what iov points at into one new slice.
+func iovecBytes(iov []syscall.Iovec) []byte {
+	n := 0
+	for _, v := range iov {
+		n += int(v.Len)
+	}
+	b := make([]byte, 0, n)
+	for _, v := range iov {
+		b = append(b, unsafe.Slice(v.Base, v.Len)...)
+	}
+	return b
 }
