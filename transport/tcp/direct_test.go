@@ -351,7 +351,7 @@ func TestQueuedSends(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		p01.qmu.Lock()
-		idle := !p01.flushing && p01.queued == 0
+		idle := !p01.flushing.Load() && p01.queued == 0
 		p01.qmu.Unlock()
 		if idle {
 			break

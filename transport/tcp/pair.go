@@ -43,12 +43,13 @@ type pair struct {
 	wdemand bool
 	wstop   bool
 
-	// Frames waiting for the flusher (see Send), under qmu.
+	// Frames waiting for the flusher (see Send), under qmu. flushing
+	// changes under qmu too, and is set only with sendMu held.
 	qmu      sync.Mutex
 	qcond    *sync.Cond
 	queue    [][]byte
 	queued   int
-	flushing bool
+	flushing atomic.Bool
 
 	rmu            sync.Mutex            // the read role
 	fr             frameReader           // guarded by rmu
@@ -143,30 +144,19 @@ func (p *pair) Send(h *transport.Header, payload []byte) error {
 	}
 	queueable := p.t.standby.Load() && n <= EagerLimit
 	for {
-		p.qmu.Lock()
-		for p.flushing && !p.broken.Load() {
-			if queueable && p.queued+transport.HeaderSize+len(payload) <= queueMax {
-				b := make([]byte, transport.HeaderSize+len(payload))
-				h.Encode(b)
-				copy(b[transport.HeaderSize:], payload)
-				p.queue = append(p.queue, b)
-				p.queued += len(b)
-				p.qmu.Unlock()
+		if p.flushing.Load() {
+			if p.enqueue(h, payload, queueable) {
 				return nil
 			}
-			p.qcond.Wait()
-		}
-		p.qmu.Unlock()
-		if p.broken.Load() {
-			return p.failure()
+			if p.broken.Load() {
+				return p.failure()
+			}
+			continue
 		}
 		// Only a Send holding sendMu starts a flush: with sendMu held and
 		// no flush, nothing is queued and this frame may go straight out.
 		p.sendMu.Lock()
-		p.qmu.Lock()
-		busy := p.flushing
-		p.qmu.Unlock()
-		if !busy {
+		if !p.flushing.Load() {
 			break
 		}
 		p.sendMu.Unlock()
@@ -180,10 +170,10 @@ func (p *pair) Send(h *transport.Header, payload []byte) error {
 	}
 	rest, err := p.writev(iov, queueable)
 	if err == nil && len(rest) > 0 {
+		b := iovecBytes(rest)
 		p.qmu.Lock()
-		p.queue = append(p.queue, iovecBytes(rest))
-		p.queued += len(p.queue[0])
-		p.flushing = true
+		p.queue, p.queued = append(p.queue, b), len(b)
+		p.flushing.Store(true)
 		p.qmu.Unlock()
 		p.t.wg.Add(1)
 		go p.flush()
@@ -207,6 +197,26 @@ func (p *pair) sendFailed(err error) error {
 // queueMax bounds the bytes a pair queues for its flusher.
 const queueMax = 4 << 20
 
+// enqueue copies the frame to the flusher's queue if it may be queued and
+// there is room, waiting for room while the flush lasts. It reports false
+// when the flush ended (or the link broke) first: the frame was not sent.
+func (p *pair) enqueue(h *transport.Header, payload []byte, queueable bool) bool {
+	p.qmu.Lock()
+	defer p.qmu.Unlock()
+	for p.flushing.Load() && !p.broken.Load() {
+		if queueable && p.queued+transport.HeaderSize+len(payload) <= queueMax {
+			b := make([]byte, transport.HeaderSize+len(payload))
+			h.Encode(b)
+			copy(b[transport.HeaderSize:], payload)
+			p.queue = append(p.queue, b)
+			p.queued += len(b)
+			return true
+		}
+		p.qcond.Wait()
+	}
+	return false
+}
+
 // flush writes the queued frames, in order, until the queue is empty,
 // sleeping in the poller (with demand raised) while the socket is full.
 func (p *pair) flush() {
@@ -216,7 +226,8 @@ func (p *pair) flush() {
 		q := p.queue
 		p.queue = nil
 		if len(q) == 0 || p.broken.Load() {
-			p.queue, p.queued, p.flushing = nil, 0, false
+			p.queue, p.queued = nil, 0
+			p.flushing.Store(false)
 			p.qcond.Broadcast()
 			p.qmu.Unlock()
 			return
@@ -398,7 +409,7 @@ func (p *pair) read(stop func() bool, direct, once bool) bool {
 	for {
 		p.rerr = nil
 		err := p.rc.Read(p.readFn)
-		p.parked.Store(false)
+		p.unpark()
 		rerr := p.rerr
 		if err == nil && rerr == nil {
 			return true
@@ -418,7 +429,7 @@ func (p *pair) read(stop func() bool, direct, once bool) bool {
 }
 
 func (p *pair) readSome(fd uintptr) bool {
-	p.parked.Store(false)
+	p.unpark()
 	spins := 0 // empty reads in a row while spinning
 	var spinEnd time.Time
 	for {
@@ -461,9 +472,9 @@ func (p *pair) readSome(fd uintptr) bool {
 			}
 			// Marked before the last look at stop: a finisher either
 			// sees the mark or we see its result.
-			p.parked.Store(true)
+			p.park()
 			if p.rstop() {
-				p.parked.Store(false)
+				p.unpark()
 				return true
 			}
 			return false // sleep until readable
@@ -479,6 +490,19 @@ func (p *pair) readSome(fd uintptr) bool {
 			p.rerr = errMalformed{err}
 			return true
 		}
+	}
+}
+
+// park marks a direct reader about to sleep in the poller, counting it
+// first so that an Interrupt that finds no sleepers can skip the links.
+func (p *pair) park() {
+	p.t.sleepers.Add(1)
+	p.parked.Store(true)
+}
+
+func (p *pair) unpark() {
+	if p.parked.Swap(false) {
+		p.t.sleepers.Add(-1)
 	}
 }
 

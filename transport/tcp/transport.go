@@ -107,6 +107,7 @@ type Transport struct {
 	linkedList atomic.Pointer[[]*pair] // pairs with a connection; replaced, never changed, under t.mu
 	standby    atomic.Bool             // receive goroutines read only on demand
 	spin       atomic.Int64            // how long a direct reader polls an empty link, in ns
+	sleepers   atomic.Int32            // direct readers marked parked
 	demand     atomic.Int32            // goroutines waiting on links nobody reads for them
 }
 
@@ -224,8 +225,13 @@ func (t *Transport) Poll() bool {
 }
 
 // Interrupt implements transport.Standby: a direct reader asleep in the
-// poller is woken by a read deadline in the past, which it clears.
+// poller is woken by a read deadline in the past, which it clears. It is
+// called on every completion a waiter may sleep on, so it looks at the
+// links only when some reader sleeps.
 func (t *Transport) Interrupt() {
+	if t.sleepers.Load() == 0 {
+		return
+	}
 	for _, p := range *t.linkedList.Load() {
 		if p.parked.Load() {
 			p.conn.SetReadDeadline(aLongTimeAgo)

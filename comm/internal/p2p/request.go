@@ -185,11 +185,7 @@ func (e *Engine) wait(r *Request) {
 			e.blocked(r, func() { e.waitDirect(r, dr) })
 			return
 		}
-		e.blocked(r, func() {
-			e.demand(1)
-			r.park()
-			e.demand(-1)
-		})
+		e.blocked(r, func() { e.parkDemanding(r) })
 		return
 	}
 	if e.mode != "block" {
@@ -276,15 +272,19 @@ func (e *Engine) waitDirect(r *Request, dr transport.DirectReader) {
 		}
 		e.directs.Add(-1)
 		e.runPending()
-		e.demand(1)
-		for !r.done() {
-			<-r.ch // parked above: the finisher leaves a token
-		}
-		e.demand(-1)
+		e.parkDemanding(r)
 		return
 	}
 	e.directs.Add(-1)
 	e.runPending()
+}
+
+// parkDemanding sleeps until r completes, with the standby transports'
+// receive goroutines reading meanwhile: nothing else would.
+func (e *Engine) parkDemanding(r *Request) {
+	e.demand(1)
+	r.park()
+	e.demand(-1)
 }
 
 // stopReading tells a direct reader waiting for r to return: r is done, or
