@@ -23,7 +23,8 @@ import (
 // agrees on, and can be forced with the parameters coll_<name>_algorithm.
 // For a fixed algorithm and rank count, floating-point reductions give
 // the same bits on every rank and every run; coll_reproducible=true makes
-// them the serial rank-order fold whatever the algorithm.
+// them the serial rank-order fold whatever the size or root, and outranks
+// a forced reduction algorithm that would fold in another order.
 
 // Barrier returns once every rank of c has entered it.
 func Barrier(c *Comm) error {

@@ -3,6 +3,8 @@ package comm
 import (
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"unsafe"
 
 	"github.com/mpx-hpc/mpx/comm/internal/coll"
@@ -89,6 +91,15 @@ func (q *collReq) Wait() error {
 // checkParam turns on the full argument check of every collective.
 var checkParam = param.NewBool("coll_check", false,
 	"check before every collective that all ranks called it with the same collective, root, count, operator and type (one extra allreduce)")
+
+// warnOverridden tells the user (rank 0, at Init) which forced reduction
+// algorithms coll_reproducible overrides: they are not silently dropped.
+func warnOverridden(w io.Writer) {
+	if o := coll.ReproducibleOverrides(); len(o) > 0 {
+		fmt.Fprintf(w, "mpx: %s=true overrides %s: reductions fold in rank order (see `mpx info`)\n",
+			coll.Reproducible.Name(), strings.Join(o, ", "))
+	}
+}
 
 // sig is what every rank must agree on in a collective call.
 type sig struct {

@@ -141,6 +141,9 @@ func Init() (*Comm, error) {
 		}
 		return eng.Report(c.w.contextName)
 	})
+	if env.Rank == 0 {
+		warnOverridden(os.Stderr)
+	}
 	initDone = true
 	return c, nil
 }

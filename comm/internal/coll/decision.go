@@ -171,9 +171,16 @@ func Decide(k Kind, bytes, ranks int, commutative bool) Algorithm {
 }
 
 var (
-	// Reproducible is the reproducible-reduction mode.
+	// Reproducible is the reproducible-reduction mode. It outranks the
+	// coll_<name>_algorithm parameters of the reductions: an algorithm
+	// forced there that would combine in another order yields to the
+	// reproducible one (as a forced algorithm already yields to the
+	// table's when the operator is not commutative), so the promise holds
+	// whatever else is set.
 	Reproducible = param.NewBool("coll_reproducible", false,
-		"reductions fold operands in rank order along a pipelined chain, so results are bit-identical whatever the algorithm choice")
+		"reductions (allreduce, reduce, reduce_scatter, scan, exscan) fold operands in rank order along a pipelined chain, "+
+			"so floating-point results are the serial rank-order fold, bit for bit, whatever the message size, root or algorithm; "+
+			"it outranks a coll_<name>_algorithm that would fold in another order")
 	overrides = map[Kind]param.Enum{}
 )
 
@@ -187,8 +194,11 @@ func init() {
 		for _, a := range algs {
 			choices = append(choices, string(a))
 		}
-		overrides[k] = param.NewEnum(OverrideParam(k), "auto", choices,
-			k.String()+" algorithm; auto follows the decision table (see `mpx info`)")
+		help := k.String() + " algorithm; auto follows the decision table (see `mpx info`)"
+		if a, ok := reproducibleChoice[k]; ok {
+			help += "; with " + Reproducible.Name() + "=true only " + string(a) + " is honoured"
+		}
+		overrides[k] = param.NewEnum(OverrideParam(k), "auto", choices, help)
 	}
 }
 
@@ -197,21 +207,46 @@ func OverrideParam(k Kind) string { return "coll_" + k.String() + "_algorithm" }
 
 // Choose is the algorithm a collective call uses: the one forced by its
 // parameter, else the reproducible mode's, else the table's. A forced
-// algorithm that cannot serve a non-commutative operator yields to the
-// table's choice. Parameters come from the launcher, identical on every
-// rank, so every rank still chooses the same.
+// algorithm yields to the table's choice when it cannot serve a
+// non-commutative operator, and to the reproducible mode's when that mode
+// is on and the algorithm is not its rank-order one. Parameters come from
+// the launcher, identical on every rank, so every rank still chooses the
+// same.
 func Choose(k Kind, bytes, ranks int, commutative bool) Algorithm {
+	repro, ok := reproducibleChoice[k]
+	if !ok || !Reproducible.Get() {
+		repro = ""
+	}
 	if p, ok := overrides[k]; ok {
-		if v := Algorithm(p.Get()); v != "auto" && (commutative || !needsCommutative[k][v]) {
+		if v := Algorithm(p.Get()); v != "auto" && (repro == "" || v == repro) && (commutative || !needsCommutative[k][v]) {
 			return v
 		}
 	}
-	if Reproducible.Get() {
-		if a, ok := reproducibleChoice[k]; ok {
-			return a
-		}
+	if repro != "" {
+		return repro
 	}
 	return Decide(k, bytes, ranks, commutative)
+}
+
+// ReproducibleOverrides lists, as name=value, the forced reduction
+// algorithms that the reproducible mode currently overrides, so that a
+// job can say once that they are not used.
+func ReproducibleOverrides() []string {
+	if !Reproducible.Get() {
+		return nil
+	}
+	var out []string
+	for k := KindBarrier; k < kindEnd; k++ {
+		repro, ok := reproducibleChoice[k]
+		p, forced := overrides[k]
+		if !ok || !forced {
+			continue
+		}
+		if v := Algorithm(p.Get()); v != "auto" && v != repro {
+			out = append(out, p.Name()+"="+string(v))
+		}
+	}
+	return out
 }
 
 // Row is one printable row of the decision table.
@@ -244,7 +279,7 @@ func Rows() []Row {
 	}
 	for k := KindBarrier; k < kindEnd; k++ {
 		if a, ok := reproducibleChoice[k]; ok {
-			rows = append(rows, Row{k.String(), string(a), Reproducible.Name() + "=true"})
+			rows = append(rows, Row{k.String(), string(a), Reproducible.Name() + "=true, over any forced algorithm"})
 		}
 	}
 	return rows

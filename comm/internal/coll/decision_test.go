@@ -1,6 +1,7 @@
 package coll
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/mpx-hpc/mpx/param"
@@ -96,6 +97,46 @@ func TestChooseParams(t *testing.T) {
 	}
 	if got := Choose(KindBcast, 8, 2, true); got != ScatterAllgather {
 		t.Errorf("reproducible mode must not touch a forced bcast: got %s", got)
+	}
+	if got := ReproducibleOverrides(); len(got) != 0 {
+		t.Errorf("nothing forced, yet overrides %v", got)
+	}
+}
+
+// TestReproducibleOutranksForced: with coll_reproducible=true a forced
+// reduction algorithm that folds out of rank order yields to the ordered
+// one, and is listed as overridden; the ordered ones stay forceable.
+func TestReproducibleOutranksForced(t *testing.T) {
+	defer param.Unset("coll_reproducible")
+	for _, k := range []Kind{KindAllreduce, KindReduce, KindReduceScatter, KindScan, KindExscan} {
+		name := OverrideParam(k)
+		for _, a := range Algorithms[k] {
+			t.Run(name+"="+string(a), func(t *testing.T) {
+				defer param.Unset(name)
+				if err := param.Set(name, string(a)); err != nil {
+					t.Fatal(err)
+				}
+				param.Unset("coll_reproducible")
+				if got := Choose(k, 1<<20, 7, true); got != a {
+					t.Fatalf("without reproducible mode: got %s, want the forced %s", got, a)
+				}
+				if err := param.Set("coll_reproducible", "true"); err != nil {
+					t.Fatal(err)
+				}
+				want, overridden := reproducibleChoice[k], []string{name + "=" + string(a)}
+				if a == want {
+					overridden = nil
+				}
+				for _, comm := range []bool{true, false} {
+					if got := Choose(k, 1<<20, 7, comm); got != want {
+						t.Errorf("reproducible, commutative %v: got %s, want %s", comm, got, want)
+					}
+				}
+				if got := ReproducibleOverrides(); !slices.Equal(got, overridden) {
+					t.Errorf("overrides %q, want %q", got, overridden)
+				}
+			})
+		}
 	}
 }
 
