@@ -28,13 +28,13 @@ import (
 
 // Barrier returns once every rank of c has entered it.
 func Barrier(c *Comm) error {
-	return c.do("barrier", &sig{kind: coll.KindBarrier, root: -1, count: -1}, coll.Barrier)
+	return c.do("barrier", &sig{kind: coll.KindBarrier, root: -1, count: -1, alg: coll.Dissemination}, coll.Barrier)
 }
 
 // Ibarrier starts a barrier; the request completes once every rank has
 // entered it.
 func Ibarrier(c *Comm) (*Request, error) {
-	return c.start("ibarrier", &sig{kind: coll.KindBarrier, root: -1, count: -1}, coll.Barrier)
+	return c.start("ibarrier", &sig{kind: coll.KindBarrier, root: -1, count: -1, alg: coll.Dissemination}, coll.Barrier)
 }
 
 func bcastRun[T Element](c *Comm, name string, buf []T, root int) (*sig, func(coll.Conn, coll.Tag) error, error) {
@@ -43,7 +43,7 @@ func bcastRun[T Element](c *Comm, name string, buf []T, root int) (*sig, func(co
 	}
 	b := eb(buf)
 	alg := coll.Choose(coll.KindBcast, len(b), c.Size(), true)
-	return &sig{kind: coll.KindBcast, root: root, count: len(buf), elem: esize[T]()},
+	return &sig{kind: coll.KindBcast, root: root, count: len(buf), elem: esize[T](), alg: alg, bytes: len(b)},
 		func(cc coll.Conn, t coll.Tag) error { return coll.Bcast(cc, t, b, root, alg) }, nil
 }
 
@@ -89,7 +89,8 @@ func reduceRun[T Element](c *Comm, name string, send, recv []T, op Op, root int)
 		work = recv
 	}
 	alg := coll.Choose(coll.KindReduce, len(work)*esize[T](), c.Size(), op.commutative)
-	return &sig{kind: coll.KindReduce, root: root, count: len(work), op: op.id, elem: esize[T]()},
+	return &sig{kind: coll.KindReduce, root: root, count: len(work), op: op.id, elem: esize[T](),
+			alg: alg, bytes: len(work) * esize[T](), commutative: op.commutative},
 		func(cc coll.Conn, t coll.Tag) error {
 			err := coll.Reduce(cc, t, work, cop, root, alg)
 			if err == nil {
@@ -131,7 +132,8 @@ func allreduceRun[T Element](c *Comm, name string, send, recv []T, op Op) (*sig,
 		copy(recv, send)
 	}
 	alg := coll.Choose(coll.KindAllreduce, len(recv)*esize[T](), c.Size(), op.commutative)
-	return &sig{kind: coll.KindAllreduce, root: -1, count: len(recv), op: op.id, elem: esize[T]()},
+	return &sig{kind: coll.KindAllreduce, root: -1, count: len(recv), op: op.id, elem: esize[T](),
+			alg: alg, bytes: len(recv) * esize[T](), commutative: op.commutative},
 		func(cc coll.Conn, t coll.Tag) error { return coll.Allreduce(cc, t, recv, cop, alg) }, nil
 }
 
@@ -176,7 +178,7 @@ func Gather[T Element](c *Comm, send, recv []T, root int) error {
 	}
 	sb, rb := eb(send), eb(recv)
 	alg := coll.Choose(coll.KindGather, len(sb), p, true)
-	return c.do(name, &sig{kind: coll.KindGather, root: root, count: len(send), elem: esize[T]()},
+	return c.do(name, &sig{kind: coll.KindGather, root: root, count: len(send), elem: esize[T](), alg: alg},
 		func(cc coll.Conn, t coll.Tag) error { return coll.Gather(cc, t, sb, rb, root, alg) })
 }
 
@@ -199,7 +201,7 @@ func Gatherv[T Element](c *Comm, send, recv []T, counts, displs []int, root int)
 		bc, bd = scale(counts, esize[T]()), scale(displs, esize[T]())
 	}
 	sb, rb := eb(send), eb(recv)
-	return c.do(name, &sig{kind: coll.KindGatherv, root: root, count: -1, elem: esize[T]()},
+	return c.do(name, &sig{kind: coll.KindGatherv, root: root, count: -1, elem: esize[T](), alg: coll.Linear},
 		func(cc coll.Conn, t coll.Tag) error { return coll.GathervLinear(cc, t, sb, rb, bc, bd, root) })
 }
 
@@ -225,7 +227,7 @@ func Scatter[T Element](c *Comm, send, recv []T, root int) error {
 	}
 	sb, rb := eb(send), eb(recv)
 	alg := coll.Choose(coll.KindScatter, len(rb), p, true)
-	return c.do(name, &sig{kind: coll.KindScatter, root: root, count: len(recv), elem: esize[T]()},
+	return c.do(name, &sig{kind: coll.KindScatter, root: root, count: len(recv), elem: esize[T](), alg: alg},
 		func(cc coll.Conn, t coll.Tag) error { return coll.Scatter(cc, t, sb, rb, root, alg) })
 }
 
@@ -248,7 +250,7 @@ func Scatterv[T Element](c *Comm, send, recv []T, counts, displs []int, root int
 		bc, bd = scale(counts, esize[T]()), scale(displs, esize[T]())
 	}
 	sb, rb := eb(send), eb(recv)
-	return c.do(name, &sig{kind: coll.KindScatterv, root: root, count: -1, elem: esize[T]()},
+	return c.do(name, &sig{kind: coll.KindScatterv, root: root, count: -1, elem: esize[T](), alg: coll.Linear},
 		func(cc coll.Conn, t coll.Tag) error { return coll.ScattervLinear(cc, t, sb, bc, bd, rb, root) })
 }
 
@@ -265,7 +267,7 @@ func allgatherRun[T Element](c *Comm, name string, send, recv []T) (*sig, func(c
 	}
 	sb, rb := eb(send), eb(recv)
 	alg := coll.Choose(coll.KindAllgather, len(rb), p, true)
-	return &sig{kind: coll.KindAllgather, root: -1, count: len(send), elem: esize[T]()},
+	return &sig{kind: coll.KindAllgather, root: -1, count: len(send), elem: esize[T](), alg: alg},
 		func(cc coll.Conn, t coll.Tag) error { return coll.Allgather(cc, t, sb, rb, alg) }, nil
 }
 
@@ -305,7 +307,7 @@ func Allgatherv[T Element](c *Comm, send, recv []T, counts, displs []int) error 
 	}
 	sb, rb := eb(send), eb(recv)
 	bc, bd := scale(counts, esize[T]()), scale(displs, esize[T]())
-	return c.do(name, &sig{kind: coll.KindAllgatherv, root: -1, count: len(recv), elem: esize[T]()},
+	return c.do(name, &sig{kind: coll.KindAllgatherv, root: -1, count: len(recv), elem: esize[T](), alg: coll.Ring},
 		func(cc coll.Conn, t coll.Tag) error { return coll.AllgathervRing(cc, t, sb, rb, bc, bd) })
 }
 
@@ -319,7 +321,7 @@ func alltoallRun[T Element](c *Comm, name string, send, recv []T) (*sig, func(co
 	}
 	sb, rb := eb(send), eb(recv)
 	alg := coll.Choose(coll.KindAlltoall, len(sb)/p, p, true)
-	return &sig{kind: coll.KindAlltoall, root: -1, count: len(send), elem: esize[T]()},
+	return &sig{kind: coll.KindAlltoall, root: -1, count: len(send), elem: esize[T](), alg: alg},
 		func(cc coll.Conn, t coll.Tag) error { return coll.Alltoall(cc, t, sb, rb, alg) }, nil
 }
 
@@ -362,7 +364,7 @@ func Alltoallv[T Element](c *Comm, send []T, scounts, sdispls []int, recv []T, r
 	u := esize[T]()
 	sb, rb := eb(send), eb(recv)
 	sc, sd, rc, rd := scale(scounts, u), scale(sdispls, u), scale(rcounts, u), scale(rdispls, u)
-	return c.do(name, &sig{kind: coll.KindAlltoallv, root: -1, count: -1, elem: u},
+	return c.do(name, &sig{kind: coll.KindAlltoallv, root: -1, count: -1, elem: u, alg: coll.Pairwise},
 		func(cc coll.Conn, t coll.Tag) error { return coll.AlltoallvPairwise(cc, t, sb, sc, sd, rb, rc, rd) })
 }
 
@@ -403,7 +405,8 @@ func ReduceScatter[T Element](c *Comm, send, recv []T, counts []int, op Op) erro
 		return c.fail(name, -1, err)
 	}
 	alg := coll.Choose(coll.KindReduceScatter, total*esize[T](), p, op.commutative)
-	return c.do(name, &sig{kind: coll.KindReduceScatter, root: -1, count: total, op: op.id, elem: esize[T]()},
+	return c.do(name, &sig{kind: coll.KindReduceScatter, root: -1, count: total, op: op.id, elem: esize[T](),
+		alg: alg, bytes: total * esize[T](), commutative: op.commutative},
 		func(cc coll.Conn, t coll.Tag) error {
 			if err := coll.ReduceScatter(cc, t, work, counts, cop, alg); err != nil {
 				return err
@@ -452,7 +455,8 @@ func scanRun[T Element](c *Comm, name string, k coll.Kind, send, recv []T, op Op
 		}
 	}
 	alg := coll.Choose(k, len(work)*esize[T](), c.Size(), op.commutative)
-	return c.do(name, &sig{kind: k, root: -1, count: len(work), op: op.id, elem: esize[T]()},
+	return c.do(name, &sig{kind: k, root: -1, count: len(work), op: op.id, elem: esize[T](),
+		alg: alg, bytes: len(work) * esize[T](), commutative: op.commutative},
 		func(cc coll.Conn, t coll.Tag) error {
 			if k == coll.KindScan {
 				return coll.Scan(cc, t, work, cop, alg)

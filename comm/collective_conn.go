@@ -17,8 +17,9 @@ import (
 // of a length other than the schedule expects is ErrMismatch (ranks passed
 // different counts), never a silent overrun.
 type collConn struct {
-	c  *Comm
-	op string
+	c    *Comm
+	op   string
+	call coll.Call // for reports (collective_report.go)
 }
 
 func (k *collConn) Rank() int { return k.c.rank }
@@ -107,6 +108,13 @@ type sig struct {
 	root, count int // -1 where not applicable
 	op          uint32
 	elem        int
+
+	// For reports only, not checked: the algorithm and what it was
+	// chosen from (internal calls, not checked at all, set internal).
+	alg         coll.Algorithm
+	bytes       int
+	commutative bool
+	internal    bool
 }
 
 var sigFields = [...]string{"collective", "root", "count", "operator", "element size"}
@@ -143,8 +151,11 @@ func (c *Comm) nextTag() (coll.Tag, error) {
 }
 
 func (c *Comm) exec(name string, s *sig, t coll.Tag, run func(coll.Conn, coll.Tag) error) error {
-	cc := &collConn{c: c, op: name}
-	if s != nil && checkParam.Get() {
+	cc := &collConn{c: c, op: name, call: coll.Call{Kind: s.kind, Algorithm: s.alg, Ranks: len(c.group),
+		Bytes: s.bytes, Elem: s.elem, Commutative: s.commutative, Root: s.root}}
+	k := c.register(t, cc)
+	defer c.w.calls.remove(k)
+	if !s.internal && checkParam.Get() {
 		if err := verify(cc, t.Phase(checkPhase), s); err != nil {
 			return err
 		}
@@ -161,9 +172,10 @@ func (c *Comm) do(name string, s *sig, run func(coll.Conn, coll.Tag) error) erro
 	return c.fail(name, -1, c.exec(name, s, t, run))
 }
 
-// runColl runs an internal collective step (no coll_check).
-func (c *Comm) runColl(name string, run func(coll.Conn, coll.Tag) error) error {
-	return c.do(name, nil, run)
+// runColl runs an internal collective step (no coll_check) of collective
+// k by algorithm a.
+func (c *Comm) runColl(name string, k coll.Kind, a coll.Algorithm, run func(coll.Conn, coll.Tag) error) error {
+	return c.do(name, &sig{kind: k, root: -1, alg: a, internal: true}, run)
 }
 
 // start runs a non-blocking collective in a goroutine. The call's number

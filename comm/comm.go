@@ -69,7 +69,8 @@ type world struct {
 	rank  int
 	mu    sync.Mutex
 	done  bool
-	names sync.Map // context -> communicator name, for reports
+	names sync.Map  // context -> communicator name, for reports
+	calls callTable // running collective calls, for reports
 
 	finalizing atomic.Bool // in Finalize, waiting for the other ranks
 }
@@ -139,7 +140,7 @@ func Init() (*Comm, error) {
 		if c.w.finalizing.Load() {
 			return "in Finalize, waiting for the other ranks to finalize"
 		}
-		return eng.Report(c.w.contextName)
+		return c.w.report()
 	})
 	if env.Rank == 0 {
 		warnOverridden(os.Stderr)

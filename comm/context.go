@@ -64,7 +64,7 @@ func (c *Comm) allocContext() (uint32, error) {
 		pool.mu.Lock()
 		mask := pool.free
 		pool.mu.Unlock()
-		if err := c.runColl("context allocation", func(cc coll.Conn, t coll.Tag) error {
+		if err := c.runColl("context allocation", coll.KindAllreduce, coll.RecursiveDoubling, func(cc coll.Conn, t coll.Tag) error {
 			return coll.AllreduceRecursiveDoubling(cc, t, mask[:], op)
 		}); err != nil {
 			return 0, err
@@ -90,7 +90,7 @@ func (c *Comm) allocContext() (uint32, error) {
 		if ok {
 			all[0] = 1
 		}
-		if err := c.runColl("context allocation", func(cc coll.Conn, t coll.Tag) error {
+		if err := c.runColl("context allocation", coll.KindAllreduce, coll.RecursiveDoubling, func(cc coll.Conn, t coll.Tag) error {
 			return coll.AllreduceRecursiveDoubling(cc, t, all, op)
 		}); err != nil {
 			return 0, err

@@ -94,8 +94,8 @@ func (j *LocalJob) Aborts() []string {
 // Report says what each rank is blocked in, one line per rank.
 func (j *LocalJob) Report() string {
 	var b strings.Builder
-	for r, e := range j.engs {
-		fmt.Fprintf(&b, "rank %d: %s\n", r, e.Report(j.Worlds[r].w.contextName))
+	for r := range j.engs {
+		fmt.Fprintf(&b, "rank %d: %s\n", r, j.Worlds[r].w.report())
 	}
 	return b.String()
 }
