@@ -24,25 +24,45 @@ func algorithmSettings() int {
 // TestLaunchedAlgorithms runs every collective with every algorithm
 // forced in turn (testdata/collalgs) between real processes, on the world,
 // a split and a Cartesian sub-grid, over each transport and on sizes that
-// are and are not powers of two.
+// are and are not powers of two. The reproducible case gives the mode and
+// a forced ring allreduce through the launcher: collalgs then checks every
+// reduction of order-sensitive floats against the serial fold, bit for
+// bit, under every setting, and rank 0 alone says at start that the ring
+// is overridden.
 func TestLaunchedAlgorithms(t *testing.T) {
+	const warning = "mpx: coll_reproducible=true overrides coll_allreduce_algorithm=ring: reductions fold in rank order"
 	for _, tc := range []struct {
 		transport, ranks string
+		reproducible     bool
 	}{
-		{"tcp", "2"},
-		{"tcp", "17"},
-		{"shm", "3"},
-		{"shm", "8"},
+		{"tcp", "2", false},
+		{"tcp", "17", false},
+		{"shm", "3", false},
+		{"shm", "8", false},
+		{"shm", "5", true},
 	} {
-		t.Run(tc.transport+"/"+tc.ranks, func(t *testing.T) {
-			out, err := mpxRun(t, 4*time.Minute, "-n", tc.ranks, "--oversubscribe", "--timeout", "200s",
-				"--param", "transport="+tc.transport, "./testdata/collalgs")
+		name, mode, args := tc.transport+"/"+tc.ranks, "", []string{}
+		if tc.reproducible {
+			name, mode = name+"/reproducible", ", reproducible"
+			args = []string{"--param", "coll_reproducible=true", "--param", "coll_allreduce_algorithm=ring"}
+		}
+		t.Run(name, func(t *testing.T) {
+			args := append([]string{"-n", tc.ranks, "--oversubscribe", "--timeout", "200s",
+				"--param", "transport=" + tc.transport}, args...)
+			out, err := mpxRun(t, 4*time.Minute, append(args, "./testdata/collalgs")...)
 			if err != nil {
 				t.Fatalf("%v\n%s", err, out)
 			}
-			want := fmt.Sprintf("collalgs: %s ranks, %d algorithm settings checked: ok", tc.ranks, algorithmSettings())
+			want := fmt.Sprintf("collalgs: %s ranks, %d algorithm settings checked%s: ok", tc.ranks, algorithmSettings(), mode)
 			if !strings.Contains(out, want) {
-				t.Fatalf("no success line in:\n%s", out)
+				t.Fatalf("no success line %q in:\n%s", want, out)
+			}
+			warned := 0
+			if tc.reproducible {
+				warned = 1
+			}
+			if n := strings.Count(out, warning); n != warned {
+				t.Fatalf("the override warning %d times, want %d:\n%s", n, warned, out)
 			}
 		})
 	}

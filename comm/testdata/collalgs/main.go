@@ -2,12 +2,16 @@
 // turn through its parameter, between real processes, and checks each
 // result against a serial oracle; on the world, on a Split and on a
 // Cartesian sub-grid. comm's launch tests run it through `mpx run`. Rank 0
-// prints one summary line.
+// prints one summary line. Launched with --param coll_reproducible=true it
+// also checks, under every setting, that the reductions of floats whose
+// sum depends on the order of the additions are the serial rank-order
+// fold, bit for bit.
 package main
 
 import (
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"slices"
 	"strings"
@@ -35,7 +39,11 @@ func main() {
 		os.Exit(1)
 	}
 	if w.Rank() == 0 {
-		fmt.Printf("collalgs: %d ranks, %d algorithm settings checked: ok\n", w.Size(), settings)
+		mode := ""
+		if reproducible() {
+			mode = ", reproducible"
+		}
+		fmt.Printf("collalgs: %d ranks, %d algorithm settings checked%s: ok\n", w.Size(), settings, mode)
 	}
 	if err := w.Finalize(); err != nil {
 		fmt.Fprintln(os.Stderr, "collalgs:", err)
@@ -240,6 +248,105 @@ func all(c *comm.Comm, n int) error {
 		if err := same("exscan", out, sumOf(0, r, n)); err != nil {
 			return err
 		}
+	}
+	if reproducible() {
+		return serialFold(c, n)
+	}
+	return nil
+}
+
+// reproducible reports whether coll_reproducible is on.
+func reproducible() bool {
+	for _, in := range param.All() {
+		if in.Name == "coll_reproducible" {
+			return in.Value == "true"
+		}
+	}
+	return false
+}
+
+// spread is rank r's element i: magnitudes from 1e-8 to 1e16 and both
+// signs, so that any order of the additions but the serial one rounds
+// differently somewhere.
+func spread(r, i int) float64 {
+	h := uint64(r)*0x9e3779b97f4a7c15 ^ uint64(i)*0xbf58476d1ce4e5b9
+	h ^= h >> 31
+	h *= 0x94d049bb133111eb
+	h ^= h >> 29
+	mant := float64(h>>11)/float64(1<<53) - 0.5
+	return mant * math.Pow(10, float64(int(h%25)-8))
+}
+
+// fold is the serial left fold over ranks lo..hi-1 of spread's vectors.
+func fold(lo, hi, n int) []float64 {
+	s := make([]float64, n)
+	for i := range s {
+		s[i] = spread(lo, i)
+		for r := lo + 1; r < hi; r++ {
+			s[i] += spread(r, i)
+		}
+	}
+	return s
+}
+
+// sameBits is same, comparing the bits.
+func sameBits(what string, got, want []float64) error {
+	for i := range min(len(got), len(want)) {
+		if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+			return fmt.Errorf("%s: element %d is %v, the serial fold %v", what, i, got[i], want[i])
+		}
+	}
+	if len(got) != len(want) {
+		return fmt.Errorf("%s: %d elements, want %d", what, len(got), len(want))
+	}
+	return nil
+}
+
+// serialFold checks the reproducible mode's promise on c: every reduction
+// gives the serial rank-order fold, bit for bit.
+func serialFold(c *comm.Comm, n int) error {
+	r, p := c.Rank(), c.Size()
+	mine := func(m int) []float64 {
+		x := make([]float64, m)
+		for i := range x {
+			x[i] = spread(r, i)
+		}
+		return x
+	}
+	out := make([]float64, n)
+	if err := comm.Allreduce(c, mine(n), out, comm.Sum); err != nil {
+		return err
+	}
+	if err := sameBits("reproducible allreduce", out, fold(0, p, n)); err != nil {
+		return err
+	}
+	root := p / 2
+	if err := comm.Reduce(c, mine(n), out, comm.Sum, root); err != nil {
+		return err
+	}
+	if r == root {
+		if err := sameBits("reproducible reduce", out, fold(0, p, n)); err != nil {
+			return err
+		}
+	}
+	rs := make([]float64, n)
+	if err := comm.ReduceScatterBlock(c, mine(n*p), rs, comm.Sum); err != nil {
+		return err
+	}
+	if err := sameBits("reproducible reduce_scatter_block", rs, fold(0, p, n*p)[r*n:(r+1)*n]); err != nil {
+		return err
+	}
+	if err := comm.Scan(c, mine(n), out, comm.Sum); err != nil {
+		return err
+	}
+	if err := sameBits("reproducible scan", out, fold(0, r+1, n)); err != nil {
+		return err
+	}
+	if err := comm.Exscan(c, mine(n), out, comm.Sum); err != nil {
+		return err
+	}
+	if r > 0 {
+		return sameBits("reproducible exscan", out, fold(0, r, n))
 	}
 	return nil
 }
