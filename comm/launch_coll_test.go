@@ -2,6 +2,7 @@ package comm_test
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +64,33 @@ func TestLaunchedAlgorithms(t *testing.T) {
 			}
 			if n := strings.Count(out, warning); n != warned {
 				t.Fatalf("the override warning %d times, want %d:\n%s", n, warned, out)
+			}
+		})
+	}
+}
+
+// TestLaunchedTimeoutNamesCollective: the launcher's --timeout report
+// shows a rank blocked inside a collective by collective, algorithm, round
+// and peer, not by raw tag. The last rank of shmhold -mode stuck never
+// joins the ring allreduce: rank 0 waits for it in the first round, rank 1
+// for rank 0 in the second.
+func TestLaunchedTimeoutNamesCollective(t *testing.T) {
+	for _, tr := range []string{"shm", "tcp"} {
+		t.Run(tr, func(t *testing.T) {
+			out, err := mpxRun(t, 2*time.Minute, "-n", "3", "--oversubscribe", "--timeout", "5s",
+				"--param", "transport="+tr, "--param", "coll_allreduce_algorithm=ring",
+				"./testdata/shmhold", "-mode", "stuck")
+			if err == nil {
+				t.Fatalf("a job that cannot finish exited 0:\n%s", out)
+			}
+			for _, want := range []string{
+				`(?m)^mpx: rank 0 on host \S+: blocked in allreduce \(ring, round 1 of 4\) recv from rank 2 on comm world, for \d`,
+				`(?m)^mpx: rank 1 on host \S+: blocked in allreduce \(ring, round 2 of 4\) recv from rank 0 on comm world, for \d`,
+				`(?m)^mpx: rank 2 on host \S+: blocked in recv from rank 0, tag 99, on world, for \d`,
+			} {
+				if !regexp.MustCompile(want).MatchString(out) {
+					t.Errorf("no line matching %s in:\n%s", want, out)
+				}
 			}
 		})
 	}
