@@ -53,8 +53,8 @@ func (t *callTable) get(k callKey) *collConn {
 	return t.m[k]
 }
 
-// register records the call whose tags are t while it runs; the returned
-// function removes it.
+// register records the call whose tags are t while it runs, under the key
+// the caller removes it by.
 func (c *Comm) register(t coll.Tag, cc *collConn) callKey {
 	k := callKey{ctx: c.ctx + 1, seq: coll.SeqOf(t.At(0))}
 	c.w.calls.add(k, cc)
