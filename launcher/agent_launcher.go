@@ -229,7 +229,7 @@ func (s *AgentStarter) startAgents() (map[string]*agentLink, error) {
 				return
 			}
 			go func() {
-				l, err := handshake(c, s.secret, "launcher", "launcher")
+				l, err := handshake(c, s.secret, "launcher", "launcher", false)
 				if err != nil {
 					c.Close()
 					err = fmt.Errorf("agent connection from %s refused: %w", c.RemoteAddr(), err)
@@ -381,7 +381,7 @@ func (s *AgentStarter) dialAgents() (map[string]*agentLink, error) {
 				ch <- res{name, nil, fmt.Errorf("connecting to the agent on %s: %w", addr, err)}
 				return
 			}
-			l, err := handshake(c, s.secret, "launcher", "launcher")
+			l, err := handshake(c, s.secret, "launcher", "launcher", true)
 			if err != nil {
 				c.Close()
 				err = fmt.Errorf("agent on %s: %w", addr, err)

@@ -111,7 +111,7 @@ func TestHandshake(t *testing.T) {
 			defer b.Close()
 			errA := make(chan error, 1)
 			go func() {
-				l, err := handshake(b, []byte(tc.aSecret), tc.aRole, "n1")
+				l, err := handshake(b, []byte(tc.aSecret), tc.aRole, "n1", false)
 				if err == nil && l.peer != "launcher" {
 					err = errors.New("agent sees peer " + l.peer)
 				}
@@ -120,7 +120,7 @@ func TestHandshake(t *testing.T) {
 				}
 				errA <- err
 			}()
-			l, err := handshake(a, []byte(tc.lSecret), tc.lRole, "launcher")
+			l, err := handshake(a, []byte(tc.lSecret), tc.lRole, "launcher", true)
 			if err != nil {
 				a.Close()
 			}
@@ -201,7 +201,7 @@ func startAgentHost(t *testing.T, ip string, port int, secret []byte, proxy func
 			h.conns = append(h.conns, c)
 			h.mu.Unlock()
 			go func() {
-				h.errs <- ServeAgent(c, AgentConfig{Node: ip, Secret: secret, Logf: t.Logf})
+				h.errs <- ServeAgent(c, AgentConfig{Node: ip, Secret: secret, Logf: t.Logf, Accepted: true})
 			}()
 		}
 	}()

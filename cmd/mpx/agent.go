@@ -36,7 +36,7 @@ neither is available, start it beforehand:
 			&cli.StringFlag{Name: "node", Usage: "`NAME` of this node in the job map"},
 			&cli.BoolFlag{Name: "node-from-slurm", Usage: "name this node by SLURMD_NODENAME (agents started by srun)"},
 			&cli.BoolFlag{Name: "self-delete", Usage: "remove this binary once running (a copy the launcher streamed here)"},
-			&cli.StringFlag{Name: "listen", Usage: "serve launchers that connect to `ADDR`, one job after another"},
+			&cli.StringFlag{Name: "listen", Usage: "serve launchers that connect to `ADDR`, several jobs at once"},
 			&cli.StringFlag{Name: "secret-file", Usage: "with --listen: `FILE` holding the secret launchers must know"},
 		},
 		Action: agentAction,
@@ -120,15 +120,7 @@ func listenAgent(addr, node string, sec []byte, logf func(string, ...any)) error
 		return fmt.Errorf("agent: %w", err)
 	}
 	logf("listening on %s", ln.Addr())
-	for {
-		conn, err := ln.Accept()
-		if err != nil {
-			return fmt.Errorf("agent: %w", err)
-		}
-		if err := launcher.ServeAgent(conn, launcher.AgentConfig{Node: node, Secret: sec, Logf: logf}); err != nil {
-			logf("job from %s: %v", conn.RemoteAddr(), err)
-		}
-	}
+	return launcher.ServeAgents(ln, launcher.AgentConfig{Node: node, Secret: sec, Logf: logf})
 }
 
 func clusterFlags() []cli.Flag {
