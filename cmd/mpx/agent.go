@@ -57,7 +57,10 @@ func agentAction(c *cli.Context) error {
 		fmt.Fprintf(c.App.ErrWriter, "mpx agent: "+format+"\n", args...)
 	}
 	if addr := c.String("listen"); addr != "" {
-		sec, err := readSecretFile(c.String("secret-file"))
+		if c.String("secret-file") == "" {
+			return usagef("agent: --listen needs --secret-file (the secret launchers must know)")
+		}
+		sec, err := launcher.ReadSecretFile(c.String("secret-file"))
 		if err != nil {
 			return usagef("agent: %v", err)
 		}
@@ -97,21 +100,6 @@ func dialLauncher(addrs []string) (net.Conn, error) {
 		errs = append(errs, err.Error())
 	}
 	return nil, fmt.Errorf("agent: cannot reach the launcher: %s", strings.Join(errs, "; "))
-}
-
-func readSecretFile(path string) ([]byte, error) {
-	if path == "" {
-		return nil, errors.New("--listen needs --secret-file (the secret launchers must know)")
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	sec := []byte(strings.TrimSpace(string(b)))
-	if len(sec) < 16 {
-		return nil, fmt.Errorf("secret file %s: want at least 16 bytes of secret", path)
-	}
-	return sec, nil
 }
 
 func listenAgent(addr, node string, sec []byte, logf func(string, ...any)) error {
@@ -216,7 +204,10 @@ func clusterConfig(c *cli.Context, cfg *launcher.Config) error {
 		DisplayMap: c.Bool("display-map"), Preload: c.Bool("preload-binary"), Stderr: c.App.ErrWriter,
 	}
 	if via == "listen" {
-		if st.AgentSecret, err = readSecretFile(c.String("agent-secret-file")); err != nil {
+		if c.String("agent-secret-file") == "" {
+			return usagef("run: --agent-port needs --agent-secret-file (the secret of the pre-started agents)")
+		}
+		if st.AgentSecret, err = launcher.ReadSecretFile(c.String("agent-secret-file")); err != nil {
 			return usagef("run: %v", err)
 		}
 	}
