@@ -36,7 +36,7 @@ func ServeAgents(ln net.Listener, cfg AgentConfig) error {
 		cfg.MaxPending = defaultMaxPending
 	}
 	cfg.Accepted = true
-	strangers := ratelog.New(5, time.Minute, "refused connections", cfg.Logf)
+	strangers := ratelog.New(10, time.Minute, "refused connections", cfg.Logf)
 	defer strangers.Close()
 	var (
 		mu      sync.Mutex

@@ -29,7 +29,7 @@ type Limiter struct {
 
 // New returns a limiter printing through print at most burst lines every
 // interval; what names the suppressed lines in the summary, as in
-// "… and 1999 more <what> from 127.0.0.1".
+// "… and 1999 more <what> from 127.0.0.1 dropped".
 func New(burst int, interval time.Duration, what string, print func(format string, args ...any)) *Limiter {
 	return &Limiter{burst: max(burst, 1), interval: interval, print: print, what: what, dropped: map[string]int{}}
 }
@@ -92,5 +92,5 @@ func (l *Limiter) Close() {
 
 // Summary is the line standing for n suppressed lines about host.
 func Summary(n int, what, host string) string {
-	return fmt.Sprintf("… and %d more %s from %s", n, what, host)
+	return fmt.Sprintf("… and %d more %s from %s dropped", n, what, host)
 }

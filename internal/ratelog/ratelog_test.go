@@ -33,9 +33,9 @@ func TestLimiter(t *testing.T) {
 		want  []string       // after the lines printed in full
 	}{
 		{"under budget", 5, map[string]int{"127.0.0.1": 3}, nil},
-		{"flood", 3, map[string]int{"127.0.0.1": 2002}, []string{"… and 1999 more refused connections from 127.0.0.1"}},
+		{"flood", 3, map[string]int{"127.0.0.1": 2002}, []string{"… and 1999 more refused connections from 127.0.0.1 dropped"}},
 		{"two hosts", 2, map[string]int{"127.0.0.1": 4, "127.0.0.2": 1},
-			[]string{"… and 2 more refused connections from 127.0.0.1", "… and 1 more refused connections from 127.0.0.2"}},
+			[]string{"… and 2 more refused connections from 127.0.0.1 dropped", "… and 1 more refused connections from 127.0.0.2 dropped"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -79,7 +79,7 @@ func TestLimiterInterval(t *testing.T) {
 	for len(out.get()) < 2 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	want := []string{"first", "… and 2 more strangers from 127.0.0.1"}
+	want := []string{"first", "… and 2 more strangers from 127.0.0.1 dropped"}
 	if got := out.get(); strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("got %q, want %q", got, want)
 	}

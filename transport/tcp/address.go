@@ -153,6 +153,13 @@ func selectAddrs(spec string, ifs []netIface) (selection, error) {
 	return selection{}, fmt.Errorf("no interface named %s (%s)", spec, describeIfaces(ifs))
 }
 
+// loopbackSelection is where the ranks of a job on one node listen: on
+// 127.0.0.1 only, which no other machine reaches.
+func loopbackSelection() selection {
+	lo := net.IPv4(127, 0, 0, 1).To4()
+	return selection{Listen: lo, IPs: []net.IP{lo}}
+}
+
 func describeIfaces(ifs []netIface) string {
 	names := make([]string, 0, len(ifs))
 	for _, ifc := range ifs {
