@@ -12,7 +12,7 @@ import (
 
 type dropHandler struct{}
 
-func (dropHandler) Alloc(h *transport.Header) []byte     { return make([]byte, h.PayloadLen()) }
+func (dropHandler) Alloc(h *transport.Header) []byte  { return make([]byte, h.PayloadLen()) }
 func (dropHandler) Deliver(*transport.Header, []byte) {}
 func (dropHandler) Fail(int, error)                   {}
 
