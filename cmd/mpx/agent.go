@@ -30,7 +30,11 @@ per node over SSH or with srun; for containers and cloud machines where
 neither is available, start it beforehand:
 
    mpx agent --listen :7070 --secret-file /etc/mpx/agent.key
-   mpx run --hostfile hosts --agent-port 7070 --agent-secret-file /etc/mpx/agent.key ./prog`,
+   mpx run --hostfile hosts --agent-port 7070 --agent-secret-file /etc/mpx/agent.key ./prog
+
+The secret file must be readable by its owner only (chmod 600). An agent
+serves several jobs at once and tells launchers beyond 32 connections in
+handshake that it is busy.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "connect", Usage: "launcher `ADDRS` (host:port, comma-separated) to connect back to"},
 			&cli.StringFlag{Name: "node", Usage: "`NAME` of this node in the job map"},

@@ -188,7 +188,7 @@ func Describe(iface string) (string, error) {
 		ips[i] = ip.String()
 	}
 	if sel.Iface == "" {
-		return "automatic: listen on all addresses, publish " + strings.Join(ips, ", "), nil
+		return "automatic: a job on one node listens on 127.0.0.1 only; others listen on all addresses, publish " + strings.Join(ips, ", "), nil
 	}
 	return fmt.Sprintf("interface %s: listen on and publish %s", sel.Iface, strings.Join(ips, ", ")), nil
 }

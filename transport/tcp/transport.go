@@ -28,7 +28,7 @@ import (
 // Parameters. Each is read when a Transport is made, for the Config fields
 // left empty.
 var (
-	paramIface     = param.NewString("tcp_iface", "", "TCP: interface name or CIDR to listen on and publish (empty: every up IPv4 interface, then 127.0.0.1)")
+	paramIface     = param.NewString("tcp_iface", "", "TCP: interface name or CIDR to listen on and publish (empty: 127.0.0.1 alone for a job on one node, else listen on all and publish every up IPv4 interface, then 127.0.0.1)")
 	paramPortRange = param.NewString("tcp_port_range", "", "TCP: listening port range LO-HI (empty: any free port)")
 	paramSndBuf    = param.NewSize("tcp_sndbuf", 0, "TCP: socket send buffer size (0: kernel default)")
 	paramRcvBuf    = param.NewSize("tcp_rcvbuf", 0, "TCP: socket receive buffer size (0: kernel default)")
