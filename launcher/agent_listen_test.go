@@ -2,8 +2,11 @@ package launcher
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -145,5 +148,54 @@ func TestServeAgentsBusy(t *testing.T) {
 	}
 	if errors.Is(err, errAgentFrame) {
 		t.Errorf("busy reported as a malformed frame: %v", err)
+	}
+}
+
+// TestServeAgentsStrangerLog: connections that send garbage are logged at
+// most 10 lines a minute; a summary counts the rest.
+func TestServeAgentsStrangerLog(t *testing.T) {
+	var mu sync.Mutex
+	var lines []string
+	logf := func(format string, args ...any) {
+		mu.Lock()
+		lines = append(lines, fmt.Sprintf(format, args...))
+		mu.Unlock()
+	}
+	const n = 40
+	ln := listenAgentHost(t, "127.0.0.1", 0, AgentConfig{Logf: logf})
+	for range n {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte{0xff, 0xff, 0xff, 0xff}) // a frame far too long
+		c.SetReadDeadline(time.Now().Add(15 * time.Second))
+		io.ReadAll(c) // until the agent hangs up
+		c.Close()
+	}
+	ln.Close() // ServeAgents returns (the cleanup waits) and flushes the count
+	deadline := time.Now().Add(15 * time.Second)
+	re := regexp.MustCompile(`^… and (\d+) more refused connections from 127\.0\.0\.1 dropped$`)
+	for {
+		mu.Lock()
+		got := append([]string(nil), lines...)
+		mu.Unlock()
+		full, summed := 0, 0
+		for _, l := range got {
+			if m := re.FindStringSubmatch(l); m != nil {
+				k, _ := strconv.Atoi(m[1])
+				summed += k
+			} else if strings.Contains(l, "frame length") {
+				full++
+			}
+		}
+		if full+summed == n && len(got) <= 11 {
+			return
+		}
+		if len(got) > 11 || time.Now().After(deadline) {
+			t.Fatalf("%d lines (%d in full, a count of %d) for %d strangers, want at most 11 accounting for all:\n%s",
+				len(got), full, summed, n, strings.Join(got[:min(len(got), 15)], "\n"))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
