@@ -22,7 +22,26 @@ type AgentConfig struct {
 	Secret []byte
 	// Logf prints the agent's own messages; nil means stderr.
 	Logf func(format string, args ...any)
+	// Accepted says the launcher opened the connection (a pre-started
+	// agent); false, that this agent dialed the launcher. The dialer
+	// proves the secret first.
+	Accepted bool
+	// MaxPending bounds, in ServeAgents, the connections in handshake at
+	// once; beyond it a connection is told the agent is busy and closed.
+	// Zero means defaultMaxPending.
+	MaxPending int
+
+	handshook func() // called when the handshake is over, however it went
 }
+
+// handshakeError is a connection that did not prove the secret.
+type handshakeError struct {
+	remote string
+	err    error
+}
+
+func (e *handshakeError) Error() string { return fmt.Sprintf("launcher at %s: %v", e.remote, e.err) }
+func (e *handshakeError) Unwrap() error { return e.err }
 
 // ServeAgent runs one job's ranks on this node for the launcher at the
 // other end of conn, and returns when the job ends here: the launcher said
@@ -39,9 +58,12 @@ func ServeAgent(conn net.Conn, cfg AgentConfig) error {
 			fmt.Fprintf(os.Stderr, "mpx agent: "+format+"\n", args...)
 		}
 	}
-	l, err := handshake(conn, cfg.Secret, "agent", cfg.Node)
+	l, err := handshake(conn, cfg.Secret, "agent", cfg.Node, !cfg.Accepted)
+	if cfg.handshook != nil {
+		cfg.handshook()
+	}
 	if err != nil {
-		return fmt.Errorf("launcher at %s: %w", conn.RemoteAddr(), err)
+		return &handshakeError{remote: conn.RemoteAddr().String(), err: err}
 	}
 	a := &agent{cfg: cfg, link: l, procs: map[int]*agentRank{}, heard: make(chan struct{}, 1)}
 	a.kvHost, _, _ = net.SplitHostPort(conn.RemoteAddr().String())
@@ -382,6 +404,9 @@ func (a *agent) binding(spec *agentSpec) ([]int, error) {
 	plan, err := PlanBindings(spec.BindTo, a.cfg.Node, spec.LocalSize, spec.Over, cores)
 	if err != nil || plan == nil {
 		return nil, err
+	}
+	if spec.LocalRank < 0 || spec.LocalRank >= len(plan) {
+		return nil, fmt.Errorf("rank %d on %s: local rank %d outside the node's %d", spec.Rank, a.cfg.Node, spec.LocalRank, len(plan))
 	}
 	return plan[spec.LocalRank], nil
 }

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/mpx-hpc/mpx/internal/ratelog"
 )
 
 // AgentStarter starts ranks through one agent per node: over SSH, with
@@ -219,9 +221,17 @@ func (s *AgentStarter) startAgents() (map[string]*agentLink, error) {
 	addrs := connectAddrs(s.ListenHost, port)
 	type arrival struct {
 		link *agentLink
-		err  error
 	}
 	arrivals := make(chan arrival)
+	// Once every agent is here (or setup failed) nobody else is expected:
+	// the listener closes and handshakes still under way are dropped.
+	done := make(chan struct{})
+	defer func() {
+		close(done)
+		ln.Close()
+	}()
+	strangers := ratelog.New(10, time.Minute, "refused agent connections", s.logf)
+	defer strangers.Close()
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -229,12 +239,18 @@ func (s *AgentStarter) startAgents() (map[string]*agentLink, error) {
 				return
 			}
 			go func() {
-				l, err := handshake(c, s.secret, "launcher", "launcher")
+				l, err := handshake(c, s.secret, "launcher", "launcher", false)
 				if err != nil {
 					c.Close()
-					err = fmt.Errorf("agent connection from %s refused: %w", c.RemoteAddr(), err)
+					host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+					strangers.Logf(host, "agent connection from %s refused: %v", c.RemoteAddr(), err)
+					return
 				}
-				arrivals <- arrival{l, err}
+				select {
+				case arrivals <- arrival{l}:
+				case <-done:
+					c.Close()
+				}
 			}()
 		}
 	}()
@@ -268,10 +284,6 @@ func (s *AgentStarter) startAgents() (map[string]*agentLink, error) {
 	for len(conns) < len(s.nodes) {
 		select {
 		case a := <-arrivals:
-			if a.err != nil {
-				s.logf("%v", a.err)
-				continue
-			}
 			if _, ok := s.nodes[a.link.peer]; !ok || conns[a.link.peer] != nil {
 				a.link.conn.Close()
 				s.logf("agent from %s calls itself %q, which is not a node of this job (or came twice)", a.link.conn.RemoteAddr(), a.link.peer)
@@ -381,7 +393,7 @@ func (s *AgentStarter) dialAgents() (map[string]*agentLink, error) {
 				ch <- res{name, nil, fmt.Errorf("connecting to the agent on %s: %w", addr, err)}
 				return
 			}
-			l, err := handshake(c, s.secret, "launcher", "launcher")
+			l, err := handshake(c, s.secret, "launcher", "launcher", true)
 			if err != nil {
 				c.Close()
 				err = fmt.Errorf("agent on %s: %w", addr, err)

@@ -2,6 +2,8 @@ package launcher
 
 import (
 	"bufio"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -20,8 +22,11 @@ import (
 
 // The launcher and a node agent talk over one TCP connection: frames of a
 // 4-byte big-endian length and a msgpack-encoded agentMsg. Both sides first
-// prove knowledge of the secret (HMAC challenge-response, each side over
-// the other's nonce), then the launcher stages files and starts ranks, and
+// prove knowledge of the secret (HMAC over both nonces, the roles and the
+// direction; the side that opened the connection proves first, the other
+// only after checking that proof), after which every frame is sealed with
+// keys derived from the secret and both nonces. Then the launcher stages
+// files and starts ranks, and
 // the agent forwards their output and exit statuses. Both send a heartbeat
 // every launcher_heartbeat; a side that hears nothing for
 // launcher_heartbeat_timeout takes the other as gone.
@@ -38,7 +43,7 @@ type agentOp uint8
 
 const (
 	opHello    agentOp = iota + 1 // both: Role, Nonce, Node, Version
-	opProof                       // both: MAC over the peer's nonce
+	opProof                       // both: MAC over both nonces (dialer first)
 	opStage                       // L: Name, Mode, Data (a chunk), Last
 	opStart                       // L: Spec
 	opSignal                      // L: Rank, Sig
@@ -47,13 +52,13 @@ const (
 	opStarted                     // A: Rank, Pid
 	opOutput                      // A: Rank, Stream (1 stdout, 2 stderr), Data
 	opExit                        // A: Rank, Code, Sig, Text (could not start or wait)
-	opLog                         // A: Text, a line for the launcher's stderr
+	opLog                         // A: Text, a line for the launcher's stderr (or, instead of a hello, why the agent refuses)
 	opBye                         // A: clean-up done
 )
 
 // agentProtoVersion changes whenever messages change meaning; both sides
 // must agree.
-const agentProtoVersion = 1
+const agentProtoVersion = 2
 
 // maxAgentFrame bounds one frame (staged files go in chunks of stageChunk).
 const (
@@ -108,18 +113,32 @@ func writeAgentMsg(w io.Writer, m *agentMsg) error {
 	if err != nil {
 		return fmt.Errorf("encode agent message: %w", err)
 	}
+	return writeAgentFrame(w, body)
+}
+
+// writeAgentFrame writes body with its length in front.
+func writeAgentFrame(w io.Writer, body []byte) error {
 	if len(body) > maxAgentFrame {
 		return fmt.Errorf("agent message of %d bytes exceeds %d", len(body), maxAgentFrame)
 	}
 	buf := make([]byte, 4+len(body))
 	binary.BigEndian.PutUint32(buf, uint32(len(body)))
 	copy(buf[4:], body)
-	_, err = w.Write(buf)
+	_, err := w.Write(buf)
 	return err
 }
 
 // readAgentMsg decodes one frame.
 func readAgentMsg(r io.Reader) (*agentMsg, error) {
+	body, err := readAgentFrame(r)
+	if err != nil {
+		return nil, err
+	}
+	return decodeAgentMsg(body)
+}
+
+// readAgentFrame reads one frame's body.
+func readAgentFrame(r io.Reader) ([]byte, error) {
 	var head [4]byte
 	if _, err := io.ReadFull(r, head[:]); err != nil {
 		return nil, err
@@ -135,6 +154,11 @@ func readAgentMsg(r io.Reader) (*agentMsg, error) {
 		}
 		return nil, err
 	}
+	return body, nil
+}
+
+// decodeAgentMsg decodes a frame's body.
+func decodeAgentMsg(body []byte) (*agentMsg, error) {
 	var m agentMsg
 	if err := msgpack.Unmarshal(body, &m); err != nil {
 		return nil, fmt.Errorf("%w: %v", errAgentFrame, err)
@@ -148,17 +172,26 @@ func readAgentMsg(r io.Reader) (*agentMsg, error) {
 	return &m, nil
 }
 
-// agentLink is one authenticated launcher-agent connection.
+// agentLink is one authenticated launcher-agent connection. After the
+// handshake every frame is sealed (AES-256-GCM) with a key of its
+// direction, derived from the secret and both nonces: a man in the middle
+// that relayed the handshake can read nothing and forge nothing.
 type agentLink struct {
 	conn net.Conn
 	br   *bufio.Reader
 	wmu  sync.Mutex
+	rmu  sync.Mutex
 	peer string // the peer's node name (agent side: "launcher")
 	// every and timeout are the heartbeat interval and the silence that
 	// means the peer is lost; the launcher's values, which its hello
 	// gives the agent.
 	every, timeout time.Duration
 	pinging        atomic.Bool
+	// seal and open protect frames sent and received, with counters as
+	// their nonces (a frame replayed, dropped or reordered fails to open);
+	// nil during the handshake.
+	seal, open   cipher.AEAD
+	sent, opened uint64
 }
 
 // ping sends a heartbeat without waiting: a send stuck behind a large
@@ -179,24 +212,79 @@ func (l *agentLink) send(m *agentMsg) error {
 	// closes the connection and so ends a blocked write.
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
-	return writeAgentMsg(l.conn, m)
+	if l.seal == nil {
+		return writeAgentMsg(l.conn, m)
+	}
+	body, err := msgpack.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encode agent message: %w", err)
+	}
+	l.sent++
+	sealed := l.seal.Seal(nil, frameNonce(l.sent), body, nil)
+	return writeAgentFrame(l.conn, sealed)
 }
 
-func (l *agentLink) recv() (*agentMsg, error) { return readAgentMsg(l.br) }
+func (l *agentLink) recv() (*agentMsg, error) {
+	l.rmu.Lock()
+	defer l.rmu.Unlock()
+	if l.open == nil {
+		return readAgentMsg(l.br)
+	}
+	body, err := readAgentFrame(l.br)
+	if err != nil {
+		return nil, err
+	}
+	l.opened++
+	plain, err := l.open.Open(body[:0], frameNonce(l.opened), body, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: frame %d does not authenticate (tampered with, or not from the peer that shook hands)", errAgentFrame, l.opened)
+	}
+	return decodeAgentMsg(plain)
+}
 
-// agentMAC is the proof of role over the peer's nonce and its own.
-func agentMAC(secret []byte, role string, peerNonce, ownNonce []byte) []byte {
+// frameNonce is the AEAD nonce of the n-th frame of a direction.
+func frameNonce(n uint64) []byte {
+	var b [12]byte
+	binary.BigEndian.PutUint64(b[4:], n)
+	return b[:]
+}
+
+// Which end of the connection a proof or key belongs to.
+const (
+	roleDialer   = "dialer"
+	roleAcceptor = "acceptor"
+)
+
+// agentMAC is the proof of the side playing role (launcher or agent)
+// against peerRole, from the end end (dialer or acceptor), over both
+// nonces: a proof is good for one connection, one side, one direction.
+func agentMAC(secret []byte, role, peerRole, end string, dialNonce, acceptNonce []byte) []byte {
 	h := hmac.New(sha256.New, secret)
-	h.Write([]byte("mpx agent v1\x00" + role + "\x00"))
-	h.Write(peerNonce)
-	h.Write(ownNonce)
+	h.Write([]byte("mpx agent v2 proof\x00" + role + "\x00" + peerRole + "\x00" + end + "\x00"))
+	h.Write(dialNonce)
+	h.Write(acceptNonce)
 	return h.Sum(nil)
 }
 
+// linkAEAD is the cipher of the frames the from end sends.
+func linkAEAD(secret []byte, from string, dialNonce, acceptNonce []byte) (cipher.AEAD, error) {
+	h := hmac.New(sha256.New, secret)
+	h.Write([]byte("mpx agent v2 key\x00" + from + "\x00"))
+	h.Write(dialNonce)
+	h.Write(acceptNonce)
+	block, err := aes.NewCipher(h.Sum(nil))
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
 // handshake authenticates both ends of conn: role is "launcher" or
-// "agent", node this side's node name. It returns the peer's node name.
-// A peer that does not know secret learns nothing and is refused.
-func handshake(conn net.Conn, secret []byte, role, node string) (*agentLink, error) {
+// "agent", node this side's node name, dialer whether this side opened
+// the connection. The dialer proves knowledge of secret first; the
+// acceptor proves it only to a dialer that has, so a stranger that
+// connects learns nothing but a nonce. It returns the link, sealed.
+func handshake(conn net.Conn, secret []byte, role, node string, dialer bool) (*agentLink, error) {
 	if len(secret) == 0 {
 		return nil, errors.New("agent handshake: empty secret")
 	}
@@ -208,35 +296,74 @@ func handshake(conn net.Conn, secret []byte, role, node string) (*agentLink, err
 		return nil, err
 	}
 	l.every, l.timeout = heartbeatEvery.Get(), heartbeatTimeout.Get()
-	if err := l.send(&agentMsg{Op: opHello, Role: role, Nonce: nonce, Node: node, Version: agentProtoVersion,
-		Every: int64(l.every), Timeout: int64(l.timeout)}); err != nil {
-		return nil, fmt.Errorf("agent handshake: %w", err)
-	}
-	hello, err := l.recv()
-	if err != nil {
-		return nil, fmt.Errorf("agent handshake: %w", err)
-	}
 	want := "agent"
 	if role == "agent" {
 		want = "launcher"
 	}
-	switch {
-	case hello.Op != opHello || len(hello.Nonce) != 32:
-		return nil, fmt.Errorf("agent handshake: %w: expected hello", errAgentFrame)
-	case hello.Role != want:
-		return nil, fmt.Errorf("agent handshake: peer says it is %q, want %q", hello.Role, want)
-	case hello.Version != agentProtoVersion:
-		return nil, fmt.Errorf("agent handshake: peer speaks agent protocol %d, this mpx %d (run the same mpx version everywhere)", hello.Version, agentProtoVersion)
+	fail := func(err error) (*agentLink, error) { return nil, fmt.Errorf("agent handshake: %w", err) }
+	sayHello := func() error {
+		return l.send(&agentMsg{Op: opHello, Role: role, Nonce: nonce, Node: node, Version: agentProtoVersion,
+			Every: int64(l.every), Timeout: int64(l.timeout)})
 	}
-	if err := l.send(&agentMsg{Op: opProof, MAC: agentMAC(secret, role, hello.Nonce, nonce)}); err != nil {
-		return nil, fmt.Errorf("agent handshake: %w", err)
+	if dialer {
+		if err := sayHello(); err != nil {
+			return fail(err)
+		}
+	}
+	hello, err := l.recv()
+	if err != nil {
+		return fail(err)
+	}
+	switch {
+	case hello.Op == opLog && hello.Text != "":
+		// An agent that cannot serve us says why before hanging up.
+		return fail(fmt.Errorf("the peer refused: %s", hello.Text))
+	case hello.Op != opHello || len(hello.Nonce) != 32:
+		return fail(fmt.Errorf("%w: expected hello", errAgentFrame))
+	case hello.Version != agentProtoVersion:
+		return fail(fmt.Errorf("peer speaks agent protocol %d, this mpx %d (run the same mpx version everywhere)", hello.Version, agentProtoVersion))
+	case hello.Role != want:
+		return fail(fmt.Errorf("peer says it is %q, want %q", hello.Role, want))
+	}
+	dialNonce, acceptNonce := nonce, hello.Nonce
+	if !dialer {
+		dialNonce, acceptNonce = hello.Nonce, nonce
+		if err := sayHello(); err != nil {
+			return fail(err)
+		}
+	}
+	ourEnd, peerEnd := roleDialer, roleAcceptor
+	if !dialer {
+		ourEnd, peerEnd = roleAcceptor, roleDialer
+	}
+	prove := func() error {
+		return l.send(&agentMsg{Op: opProof, MAC: agentMAC(secret, role, want, ourEnd, dialNonce, acceptNonce)})
+	}
+	if dialer {
+		if err := prove(); err != nil {
+			return fail(err)
+		}
 	}
 	proof, err := l.recv()
-	if err != nil {
-		return nil, fmt.Errorf("agent handshake: %w", err)
+	if dialer && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
+		return fail(errors.New("the peer hung up after our proof: it does not know the same secret"))
 	}
-	if proof.Op != opProof || !hmac.Equal(proof.MAC, agentMAC(secret, want, nonce, hello.Nonce)) {
-		return nil, errors.New("agent handshake: the peer does not know the job secret")
+	if err != nil {
+		return fail(err)
+	}
+	if proof.Op != opProof || !hmac.Equal(proof.MAC, agentMAC(secret, want, role, peerEnd, dialNonce, acceptNonce)) {
+		return fail(errors.New("the peer does not know the job secret"))
+	}
+	if !dialer {
+		if err := prove(); err != nil {
+			return fail(err)
+		}
+	}
+	if l.seal, err = linkAEAD(secret, ourEnd, dialNonce, acceptNonce); err != nil {
+		return fail(err)
+	}
+	if l.open, err = linkAEAD(secret, peerEnd, dialNonce, acceptNonce); err != nil {
+		return fail(err)
 	}
 	l.peer = hello.Node
 	if role == "agent" && hello.Every > 0 && hello.Timeout > hello.Every {

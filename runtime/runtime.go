@@ -133,7 +133,8 @@ func Start(env bootstrap.Env, h transport.Handler) (*Runtime, error) {
 		rt.close()
 		return nil, err
 	}
-	rt.tcp, err = tcp.New(tcp.Config{Rank: env.Rank, Size: env.Size, Secret: env.Secret, Handler: h})
+	// A job on one node keeps its listeners out of other machines' reach.
+	rt.tcp, err = tcp.New(tcp.Config{Rank: env.Rank, Size: env.Size, Secret: env.Secret, Handler: h, Local: env.LocalSize == env.Size})
 	if err != nil {
 		return fail(err)
 	}

@@ -30,13 +30,17 @@ per node over SSH or with srun; for containers and cloud machines where
 neither is available, start it beforehand:
 
    mpx agent --listen :7070 --secret-file /etc/mpx/agent.key
-   mpx run --hostfile hosts --agent-port 7070 --agent-secret-file /etc/mpx/agent.key ./prog`,
+   mpx run --hostfile hosts --agent-port 7070 --agent-secret-file /etc/mpx/agent.key ./prog
+
+The secret file must be readable by its owner only (chmod 600). An agent
+serves several jobs at once and tells launchers beyond 32 connections in
+handshake that it is busy.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "connect", Usage: "launcher `ADDRS` (host:port, comma-separated) to connect back to"},
 			&cli.StringFlag{Name: "node", Usage: "`NAME` of this node in the job map"},
 			&cli.BoolFlag{Name: "node-from-slurm", Usage: "name this node by SLURMD_NODENAME (agents started by srun)"},
 			&cli.BoolFlag{Name: "self-delete", Usage: "remove this binary once running (a copy the launcher streamed here)"},
-			&cli.StringFlag{Name: "listen", Usage: "serve launchers that connect to `ADDR`, one job after another"},
+			&cli.StringFlag{Name: "listen", Usage: "serve launchers that connect to `ADDR`, several jobs at once"},
 			&cli.StringFlag{Name: "secret-file", Usage: "with --listen: `FILE` holding the secret launchers must know"},
 		},
 		Action: agentAction,
@@ -57,7 +61,10 @@ func agentAction(c *cli.Context) error {
 		fmt.Fprintf(c.App.ErrWriter, "mpx agent: "+format+"\n", args...)
 	}
 	if addr := c.String("listen"); addr != "" {
-		sec, err := readSecretFile(c.String("secret-file"))
+		if c.String("secret-file") == "" {
+			return usagef("agent: --listen needs --secret-file (the secret launchers must know)")
+		}
+		sec, err := launcher.ReadSecretFile(c.String("secret-file"))
 		if err != nil {
 			return usagef("agent: %v", err)
 		}
@@ -99,36 +106,13 @@ func dialLauncher(addrs []string) (net.Conn, error) {
 	return nil, fmt.Errorf("agent: cannot reach the launcher: %s", strings.Join(errs, "; "))
 }
 
-func readSecretFile(path string) ([]byte, error) {
-	if path == "" {
-		return nil, errors.New("--listen needs --secret-file (the secret launchers must know)")
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	sec := []byte(strings.TrimSpace(string(b)))
-	if len(sec) < 16 {
-		return nil, fmt.Errorf("secret file %s: want at least 16 bytes of secret", path)
-	}
-	return sec, nil
-}
-
 func listenAgent(addr, node string, sec []byte, logf func(string, ...any)) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
 	logf("listening on %s", ln.Addr())
-	for {
-		conn, err := ln.Accept()
-		if err != nil {
-			return fmt.Errorf("agent: %w", err)
-		}
-		if err := launcher.ServeAgent(conn, launcher.AgentConfig{Node: node, Secret: sec, Logf: logf}); err != nil {
-			logf("job from %s: %v", conn.RemoteAddr(), err)
-		}
-	}
+	return launcher.ServeAgents(ln, launcher.AgentConfig{Node: node, Secret: sec, Logf: logf})
 }
 
 func clusterFlags() []cli.Flag {
@@ -224,7 +208,10 @@ func clusterConfig(c *cli.Context, cfg *launcher.Config) error {
 		DisplayMap: c.Bool("display-map"), Preload: c.Bool("preload-binary"), Stderr: c.App.ErrWriter,
 	}
 	if via == "listen" {
-		if st.AgentSecret, err = readSecretFile(c.String("agent-secret-file")); err != nil {
+		if c.String("agent-secret-file") == "" {
+			return usagef("run: --agent-port needs --agent-secret-file (the secret of the pre-started agents)")
+		}
+		if st.AgentSecret, err = launcher.ReadSecretFile(c.String("agent-secret-file")); err != nil {
 			return usagef("run: %v", err)
 		}
 	}

@@ -294,3 +294,31 @@ func TestHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestSecretFileMode: a secret file others may read is refused by mpx
+// agent and mpx run, with a message naming the file, its mode and the fix.
+func TestSecretFileMode(t *testing.T) {
+	key := filepath.Join(t.TempDir(), "agent.key")
+	if err := os.WriteFile(key, []byte("0123456789abcdef0123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(key, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"agent", "--listen", "127.0.0.1:0", "--secret-file", key},
+		{"run", "--host", "127.0.0.1", "--agent-port", "1", "--agent-secret-file", key, "-n", "1", rankProg},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			code, _, stderr := runMpx(t, args...)
+			if code != 2 {
+				t.Errorf("exit code %d, want 2", code)
+			}
+			for _, want := range []string{key, "0644", "chmod 600 " + key} {
+				if !strings.Contains(stderr, want) {
+					t.Errorf("stderr %q lacks %q", stderr, want)
+				}
+			}
+		})
+	}
+}

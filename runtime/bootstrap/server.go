@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/mpx-hpc/mpx/internal/ratelog"
 )
 
 // EventType says what happened to a rank.
@@ -81,6 +83,11 @@ type Server struct {
 	logf   func(format string, args ...any)
 	events chan Event
 	wg     sync.WaitGroup
+	// strangers limits the lines about connections that fail the
+	// handshake; at most maxPending of them are in handshake at once.
+	strangers  *ratelog.Limiter
+	maxPending int
+	pending    int // under mu
 
 	mu      sync.Mutex
 	ln      net.Listener
@@ -127,6 +134,9 @@ func NewServer(size int, secret []byte, logf func(format string, args ...any)) (
 		size:   size,
 		secret: append([]byte(nil), secret...),
 		logf:   logf,
+		// Every rank may connect at once, with room to spare.
+		maxPending: size + 64,
+		strangers:  ratelog.New(10, time.Minute, "unauthenticated connections", logf),
 		// Each rank causes at most one event of each of the 4 types, so
 		// this buffer never fills and the service never blocks on it.
 		events:  make(chan Event, 4*size),
@@ -207,6 +217,7 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	s.strangers.Close()
 	close(s.events)
 	return nil
 }
@@ -230,6 +241,14 @@ func (s *Server) accept(ln net.Listener) {
 			conn.Close()
 			return
 		}
+		if s.pending >= s.maxPending {
+			s.mu.Unlock()
+			host, _, _ := net.SplitHostPort(conn.RemoteAddr().String())
+			s.strangers.Logf(host, "bootstrap: dropped connection from %s: %d connections already in handshake", conn.RemoteAddr(), s.maxPending)
+			conn.Close()
+			continue
+		}
+		s.pending++
 		s.all[conn] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
@@ -247,12 +266,16 @@ func (s *Server) serve(conn net.Conn) {
 	}()
 	br := bufio.NewReader(conn)
 	sc, err := s.handshake(conn, br)
+	s.mu.Lock()
+	s.pending--
+	s.mu.Unlock()
 	if err != nil {
 		// A peer that vanished without a word (a rank killed while
 		// connecting, a port scan) is not worth a line; one that said
 		// something wrong, or nothing for too long, is.
 		if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, net.ErrClosed) {
-			s.logf("bootstrap: dropped connection from %s: %v", conn.RemoteAddr(), err)
+			host, _, _ := net.SplitHostPort(conn.RemoteAddr().String())
+			s.strangers.Logf(host, "bootstrap: dropped connection from %s: %v", conn.RemoteAddr(), err)
 		}
 		return
 	}

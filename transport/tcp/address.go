@@ -153,6 +153,13 @@ func selectAddrs(spec string, ifs []netIface) (selection, error) {
 	return selection{}, fmt.Errorf("no interface named %s (%s)", spec, describeIfaces(ifs))
 }
 
+// loopbackSelection is where the ranks of a job on one node listen: on
+// 127.0.0.1 only, which no other machine reaches.
+func loopbackSelection() selection {
+	lo := net.IPv4(127, 0, 0, 1).To4()
+	return selection{Listen: lo, IPs: []net.IP{lo}}
+}
+
 func describeIfaces(ifs []netIface) string {
 	names := make([]string, 0, len(ifs))
 	for _, ifc := range ifs {
@@ -181,7 +188,7 @@ func Describe(iface string) (string, error) {
 		ips[i] = ip.String()
 	}
 	if sel.Iface == "" {
-		return "automatic: listen on all addresses, publish " + strings.Join(ips, ", "), nil
+		return "automatic: a job on one node listens on 127.0.0.1 only; others listen on all addresses, publish " + strings.Join(ips, ", "), nil
 	}
 	return fmt.Sprintf("interface %s: listen on and publish %s", sel.Iface, strings.Join(ips, ", ")), nil
 }

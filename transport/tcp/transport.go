@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mpx-hpc/mpx/internal/ratelog"
 	"github.com/mpx-hpc/mpx/param"
 	"github.com/mpx-hpc/mpx/transport"
 )
@@ -27,7 +28,7 @@ import (
 // Parameters. Each is read when a Transport is made, for the Config fields
 // left empty.
 var (
-	paramIface     = param.NewString("tcp_iface", "", "TCP: interface name or CIDR to listen on and publish (empty: every up IPv4 interface, then 127.0.0.1)")
+	paramIface     = param.NewString("tcp_iface", "", "TCP: interface name or CIDR to listen on and publish (empty: 127.0.0.1 alone for a job on one node, else listen on all and publish every up IPv4 interface, then 127.0.0.1)")
 	paramPortRange = param.NewString("tcp_port_range", "", "TCP: listening port range LO-HI (empty: any free port)")
 	paramSndBuf    = param.NewSize("tcp_sndbuf", 0, "TCP: socket send buffer size (0: kernel default)")
 	paramRcvBuf    = param.NewSize("tcp_rcvbuf", 0, "TCP: socket receive buffer size (0: kernel default)")
@@ -72,10 +73,25 @@ type Config struct {
 	// HandshakeTimeout bounds a connection's handshake, and how long a rank
 	// whose connection was declined waits for the peer's own; zero means 10 s.
 	HandshakeTimeout time.Duration
-	// Logf reports connections refused (strangers, wrong secrets, garbage).
+	// Local says every rank of the job runs on this node: then, unless
+	// Iface or tcp_iface names an interface, the transport listens on and
+	// publishes 127.0.0.1 only, out of other machines' reach. False
+	// listens on every address (or the one Iface names).
+	Local bool
+	// MaxPending bounds the accepted connections still in handshake;
+	// beyond it a new connection is closed at once (and counted among the
+	// refused). Zero means the job size plus 64: every other rank may
+	// dial at once, with room to spare.
+	MaxPending int
+	// Logf reports connections refused (strangers, wrong secrets, garbage),
+	// at most strangerBurst lines a minute, then a count per remote host.
 	// Nil logs to stderr with the prefix "mpx rank N: ".
 	Logf func(format string, args ...any)
 }
+
+// strangerBurst is how many lines about refused connections a rank
+// prints a minute; the rest are counted and summed up per host.
+const strangerBurst = 10
 
 // Transport is one rank's TCP transport. It implements transport.Transport.
 type Transport struct {
@@ -88,6 +104,8 @@ type Transport struct {
 	credit      int
 	dialTimeout time.Duration
 	hsTimeout   time.Duration
+	maxPending  int
+	strangers   *ratelog.Limiter
 
 	ln   net.Listener
 	card string
@@ -97,12 +115,13 @@ type Transport struct {
 	wg     sync.WaitGroup // accept loop, handshakes, readers
 	closed atomic.Bool
 
-	mu      sync.Mutex
-	changed chan struct{} // closed and replaced whenever a pair's state changes
-	pairs   map[int]*pair
-	pending map[net.Conn]struct{} // connections in handshake
-	conns   int                   // connections established, for tests
-	yields  int                   // dials declined in favour of the peer's, for tests
+	mu       sync.Mutex
+	changed  chan struct{} // closed and replaced whenever a pair's state changes
+	pairs    map[int]*pair
+	pending  map[net.Conn]struct{} // connections in handshake
+	incoming int                   // accepted connections in handshake, bounded by maxPending
+	conns    int                   // connections established, for tests
+	yields   int                   // dials declined in favour of the peer's, for tests
 
 	linkedList atomic.Pointer[[]*pair] // pairs with a connection; replaced, never changed, under t.mu
 	standby    atomic.Bool             // receive goroutines read only on demand
@@ -161,6 +180,10 @@ func New(cfg Config) (*Transport, error) {
 	if t.hsTimeout <= 0 {
 		t.hsTimeout = defaultHandshakeTimeout
 	}
+	t.maxPending = cfg.MaxPending
+	if t.maxPending <= 0 {
+		t.maxPending = cfg.Size + 64
+	}
 	iface := cfg.Iface
 	if iface == "" {
 		iface = paramIface.Get()
@@ -181,9 +204,13 @@ func New(cfg Config) (*Transport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tcp: tcp_iface=%q: %w", iface, err)
 	}
+	if cfg.Local && strings.TrimSpace(iface) == "" {
+		sel = loopbackSelection()
+	}
 	if err := t.listen(sel, lo, hi); err != nil {
 		return nil, err
 	}
+	t.strangers = ratelog.New(strangerBurst, time.Minute, "unauthenticated connections", t.logf)
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.linkedList.Store(new([]*pair))
 	t.wg.Add(1)
@@ -495,6 +522,18 @@ func (t *Transport) acceptLoop() {
 			continue
 		}
 		delay = 0
+		t.mu.Lock()
+		full := t.incoming >= t.maxPending
+		if !full {
+			t.incoming++
+		}
+		t.mu.Unlock()
+		if full {
+			host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+			t.strangers.Logf(host, "tcp: dropped connection from %s: %d connections already in handshake", c.RemoteAddr(), t.maxPending)
+			c.Close()
+			continue
+		}
 		t.wg.Add(1)
 		go t.serveIncoming(c.(*net.TCPConn))
 	}
@@ -506,7 +545,13 @@ func (t *Transport) acceptLoop() {
 func (t *Transport) serveIncoming(c *net.TCPConn) {
 	defer t.wg.Done()
 	remote := c.RemoteAddr().String()
+	handshook := func() {
+		t.mu.Lock()
+		t.incoming--
+		t.mu.Unlock()
+	}
 	if !t.track(c) {
+		handshook()
 		c.Close()
 		return
 	}
@@ -531,6 +576,7 @@ func (t *Transport) serveIncoming(c *net.TCPConn) {
 	})
 	c.SetDeadline(time.Time{})
 	t.untrack(c)
+	handshook()
 	if st == statusAccept {
 		t.mu.Lock()
 		p.accepting = false
@@ -550,7 +596,8 @@ func (t *Transport) serveIncoming(c *net.TCPConn) {
 	switch {
 	case t.closed.Load():
 	case err != nil:
-		t.logf("tcp: refused connection from %s: %v", remote, err)
+		host, _, _ := net.SplitHostPort(remote)
+		t.strangers.Logf(host, "tcp: refused connection from %s: %v", remote, err)
 	case st == statusWrongRank:
 		t.logf("tcp: refused connection from %s: it proved the job secret but, as rank %d, asked for rank %d; this is rank %d of %d (stale address?)", remote, from, wantedRank, t.rank, t.size)
 	}
@@ -582,6 +629,7 @@ func (t *Transport) Close() error {
 		c.Close()
 	}
 	t.wg.Wait()
+	t.strangers.Close()
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("tcp: rank %d: closing listener: %w", t.rank, err)
 	}
