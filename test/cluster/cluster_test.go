@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -79,7 +80,7 @@ func run(m *testing.M) int {
 	rig.ns = strings.Fields(vars["MPX_CLUSTER_NS"])
 	rig.ssh = "ssh -F " + vars["MPX_CLUSTER_SSH_CONFIG"]
 	rig.cidr = strings.TrimSuffix(vars["MPX_CLUSTER_BRIDGE_IP"], ".1") + ".0/24"
-	for name, pkg := range map[string]string{"mpx": "./cmd/mpx", "ring": "./examples/ring", "hello": "./examples/hello", "pmi2probe": "./test/cluster/testdata/pmi2probe"} {
+	for name, pkg := range map[string]string{"mpx": "./cmd/mpx", "ring": "./examples/ring", "hello": "./examples/hello", "pmi2probe": "./test/cluster/testdata/pmi2probe", "faulty": "./cmd/mpx/testdata/faulty"} {
 		b := exec.Command("go", "build", "-o", filepath.Join(rig.bin, name), pkg)
 		b.Dir = repo
 		if out, err := b.CombinedOutput(); err != nil {
@@ -282,6 +283,42 @@ func TestAgentKilled(t *testing.T) {
 	r := mpx(t, 2*time.Minute, "run", "--hostfile", hf, "--launch-agent", rig.ssh, filepath.Join(rig.bin, "ring"), "-laps", "1000000000")
 	if r.code == 0 || !strings.Contains(r.stderr, "node "+rig.nodes[1]+": the agent's connection ended") {
 		t.Fatalf("exit %d, want a failure naming node %s\nstderr: %s", r.code, rig.nodes[1], r.stderr)
+	}
+	checkClean(t)
+}
+
+// lastLine is the last non-empty line of s.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return lines[len(lines)-1]
+}
+
+// TestFaultBlameAcrossNodes: rank 2, on the second node, is killed,
+// panics or exits 0 without Finalize while the ranks of both nodes wait
+// for it (over tcp from the first node, over shm from its neighbour).
+// The ranks that notice abort; the job's last line must still name rank 2
+// and what happened to it, and mpx exit as rank 2 did, every time.
+func TestFaultBlameAcrossNodes(t *testing.T) {
+	const runs = 5
+	hf := hostfile(t, 2, 1, 2)
+	for _, tc := range []struct {
+		fault, line string
+		code        int
+	}{
+		{"kill", `was killed by signal 9 \(killed\)`, 137},
+		{"panic", `panicked \(exited with status 2\)`, 2},
+		{"nofinalize", `exited with status 0 without calling Finalize`, 1},
+	} {
+		t.Run(tc.fault, func(t *testing.T) {
+			re := regexp.MustCompile(`^mpx: rank 2 on host ` + regexp.QuoteMeta(rig.nodes[1]) + ` ` + tc.line + `(; stopped [1-3] other ranks?)?$`)
+			for i := range runs {
+				r := mpx(t, time.Minute, "run", "--hostfile", hf, "--launch-agent", rig.ssh,
+					filepath.Join(rig.bin, "faulty"), "-fault", tc.fault, "-rank", "2")
+				if last := lastLine(r.stderr); r.code != tc.code || !re.MatchString(last) {
+					t.Fatalf("run %d of %d: exit %d, last line %q; want %d and %s\nstderr: %s", i+1, runs, r.code, last, tc.code, re, r.stderr)
+				}
+			}
+		})
 	}
 	checkClean(t)
 }
