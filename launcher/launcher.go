@@ -70,11 +70,18 @@ type Config struct {
 	// os.Stderr.
 	Stdout, Stderr io.Writer
 	// Signals delivers signals to forward to every rank (the caller
-	// subscribes to SIGINT and SIGTERM); the job then stops: ranks still
-	// running after launcher_kill_grace are killed. A second signal kills
-	// them at once. Nil means none.
+	// subscribes to SIGINT, SIGTERM and ForwardedSignals). Those in
+	// ForwardedSignals are passed on and the job goes on; any other stops
+	// the job: ranks still running after launcher_kill_grace are killed,
+	// and a second such signal kills them at once. Nil means none.
 	Signals <-chan os.Signal
 }
+
+// ForwardedSignals are passed on to every running rank without stopping
+// the job, as Open MPI's mpirun does with them: a program may use them
+// to checkpoint or print progress. A rank that does not handle them dies
+// of them (the default action), which fails the job.
+var ForwardedSignals = []os.Signal{syscall.SIGUSR1, syscall.SIGUSR2}
 
 // Result is how a job ended.
 type Result struct {
@@ -613,9 +620,20 @@ func (sv *supervisor) stopWith(why *stopReason, sig syscall.Signal) {
 	sv.killC = time.After(killGrace.Get())
 }
 
-// signal forwards a signal the launcher received to every rank and stops
-// the job; a second one kills the ranks at once.
+// signal forwards a signal the launcher received to every rank; unless it
+// is one of ForwardedSignals, it stops the job, and a second one kills the
+// ranks at once.
 func (sv *supervisor) signal(sig os.Signal) {
+	for _, f := range ForwardedSignals {
+		if sig == f {
+			for r, p := range sv.procs {
+				if !sv.exited[r] {
+					p.Signal(sig.(syscall.Signal))
+				}
+			}
+			return
+		}
+	}
 	sv.signals++
 	s, ok := sig.(syscall.Signal)
 	if sv.signals > 1 || sv.stop != nil || !ok {
