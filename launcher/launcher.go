@@ -714,16 +714,37 @@ func (j *job) closeOutputs() {
 	}
 }
 
-// printReports prints what every rank is doing, from its own report.
+// printReports prints what every rank is doing, from its own report, or
+// for a rank that cannot answer, from what the system says of its process.
 func (sv *supervisor) printReports() {
 	sv.logf("timeout of %v expired; what each rank is doing:", sv.cfg.Timeout)
+	// A reading before the wait for answers and one after tell a runnable
+	// rank that never gets a processor from one that runs.
+	before := make([]ProcState, len(sv.procs))
+	start := time.Now()
+	for r, p := range sv.procs {
+		if s, ok := p.(stater); ok && !sv.exited[r] {
+			before[r], _ = s.State()
+		}
+	}
 	for _, rep := range sv.srv.Report(reportWait.Get()) {
 		r := rep.Rank
 		switch {
 		case sv.exited[r]:
 			sv.logf("rank %d on host %s: %s", r, sv.host(r), sv.statuses[r])
 		case rep.Err != nil:
-			sv.logf("rank %d on host %s: no report: %v", r, sv.host(r), rep.Err)
+			s, ok := sv.procs[r].(stater)
+			if !ok {
+				sv.logf("rank %d on host %s: no report: %v", r, sv.host(r), rep.Err)
+				break
+			}
+			st, err := s.State()
+			if err != nil {
+				sv.logf("rank %d on host %s: no report: %v; process state unknown: %v", r, sv.host(r), rep.Err, err)
+				break
+			}
+			sv.logf("rank %d on host %s (pid %d): %s; no report: %v", r, sv.host(r), st.PID,
+				st.describe(before[r], time.Since(start).Round(100*time.Millisecond)), rep.Err)
 		default:
 			sv.logf("rank %d on host %s: %s", r, sv.host(r), rep.Text)
 		}

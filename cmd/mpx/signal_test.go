@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -36,4 +37,23 @@ func sigName(s syscall.Signal) string {
 		return "SIGUSR1"
 	}
 	return "SIGUSR2"
+}
+
+// A rank stopped by SIGSTOP cannot answer the --timeout report: the
+// report says it is stopped, by which signal, and its pid, rather than
+// only that it did not answer.
+func TestTimeoutNamesStoppedRank(t *testing.T) {
+	code, _, stderr := runMpx(t, "run", "-n", "3", "--oversubscribe", "--timeout", "3s",
+		faultyProg, "-fault", "stop", "-rank", "1")
+	if code != 124 {
+		t.Errorf("exit code %d, want 124", code)
+	}
+	for _, re := range []string{
+		`mpx: rank 1 on host \S+ \(pid [1-9]\d*\): stopped by signal 19 \(SIGSTOP\); no report: no answer within 1s\n`,
+		`mpx: rank 0 on host \S+: blocked in `, `mpx: rank 2 on host \S+: blocked in `,
+	} {
+		if !regexp.MustCompile(re).MatchString(stderr) {
+			t.Errorf("stderr lacks %s:\n%s", re, stderr)
+		}
+	}
 }
