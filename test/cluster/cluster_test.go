@@ -13,6 +13,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -319,6 +321,72 @@ func TestFaultBlameAcrossNodes(t *testing.T) {
 				}
 			}
 		})
+	}
+	checkClean(t)
+}
+
+// lockedBuffer may be read while a process writes to it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestUserSignalsAcrossNodes: SIGUSR1 and SIGUSR2 sent to mpx run reach
+// the ranks of every node, through the agents, and the job goes on.
+func TestUserSignalsAcrossNodes(t *testing.T) {
+	const n = 4
+	hf := hostfile(t, 2, 1, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(rig.bin, "mpx"), "run", "--hostfile", hf, "--launch-agent", rig.ssh,
+		filepath.Join(rig.bin, "faulty"), "-fault", "signals")
+	cmd.Dir = os.TempDir()
+	var out, errb lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	waitFor := func(s string) {
+		for strings.Count(out.String(), s) < n {
+			if ctx.Err() != nil {
+				t.Fatalf("stdout never had %d times %q:\n%s\nstderr:\n%s", n, s, out.String(), errb.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitFor(": ready")
+	for _, sig := range []struct {
+		sig  syscall.Signal
+		name string
+	}{{syscall.SIGUSR1, "SIGUSR1"}, {syscall.SIGUSR2, "SIGUSR2"}} {
+		cmd.Process.Signal(sig.sig)
+		waitFor("got " + sig.name) // one at a time: two pending would merge
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("mpx run: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errb.String())
+	}
+	for r := range n {
+		for _, name := range []string{"SIGUSR1", "SIGUSR2"} {
+			if got := strings.Count(out.String(), fmt.Sprintf("rank %d: got %s\n", r, name)); got != 1 {
+				t.Errorf("rank %d got %s %d times, want once:\n%s", r, name, got, out.String())
+			}
+		}
 	}
 	checkClean(t)
 }
