@@ -132,7 +132,7 @@ type job struct {
 	localOK  bool
 
 	procs    []Proc
-	panicked []atomic.Bool
+	panicked []atomic.Pointer[string] // the first panic line of each rank's stderr
 	outs     []io.Closer
 }
 
@@ -327,7 +327,7 @@ func (j *job) run(ctx context.Context) (Result, error) {
 	defer j.removeShm()
 
 	j.procs = make([]Proc, n)
-	j.panicked = make([]atomic.Bool, n)
+	j.panicked = make([]atomic.Pointer[string], n)
 	exits := make(chan rankExit, n)
 	for r := range n {
 		if err := j.start(r, srv.Addr(), exits); err != nil {
@@ -662,8 +662,8 @@ func (sv *supervisor) classify(r int, st ExitStatus, ks bootstrap.RankState) *st
 		}
 		// A program that never connects (not an mpx program) is fine.
 		return nil
-	case sv.panicked[r].Load():
-		what = "panicked (" + what + ")"
+	case sv.panicked[r].Load() != nil:
+		what = "panicked (" + what + "): " + *sv.panicked[r].Load()
 	}
 	return &stopReason{rank: r, code: st.exitCode(), summary: fmt.Sprintf("rank %d on host %s %s", r, host, what)}
 }

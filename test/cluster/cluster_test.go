@@ -308,7 +308,7 @@ func TestFaultBlameAcrossNodes(t *testing.T) {
 		code        int
 	}{
 		{"kill", `was killed by signal 9 \(killed\)`, 137},
-		{"panic", `panicked \(exited with status 2\)`, 2},
+		{"panic", `panicked \(exited with status 2\): assignment to entry in nil map`, 2},
 		{"nofinalize", `exited with status 0 without calling Finalize`, 1},
 	} {
 		t.Run(tc.fault, func(t *testing.T) {
