@@ -265,7 +265,20 @@ func (c *Comm) Abort(code int) {
 
 func (w *world) fatal(err error) {
 	fmt.Fprintf(os.Stderr, "mpx: rank %d: %v (errors are fatal; SetErrorHandler(comm.ErrorsReturn) to handle them)\n", w.rank, err)
+	// A lost peer is a consequence of that peer's own fate: say which, so
+	// that the launcher can blame the cause rather than this rank.
+	var gone *p2p.PeerGoneError
+	if la, ok := w.life.(lostAborter); ok && errors.As(err, &gone) {
+		la.AbortLost(1, err.Error(), gone.Peer)
+		return
+	}
 	w.life.Abort(1, err.Error())
+}
+
+// lostAborter is a lifecycle that can tell the launcher an abort's cause
+// is a lost peer (the launched one).
+type lostAborter interface {
+	AbortLost(code int, msg string, lost int)
 }
 
 // singleton is the lifecycle of a program run without the launcher.

@@ -70,11 +70,18 @@ type Config struct {
 	// os.Stderr.
 	Stdout, Stderr io.Writer
 	// Signals delivers signals to forward to every rank (the caller
-	// subscribes to SIGINT and SIGTERM); the job then stops: ranks still
-	// running after launcher_kill_grace are killed. A second signal kills
-	// them at once. Nil means none.
+	// subscribes to SIGINT, SIGTERM and ForwardedSignals). Those in
+	// ForwardedSignals are passed on and the job goes on; any other stops
+	// the job: ranks still running after launcher_kill_grace are killed,
+	// and a second such signal kills them at once. Nil means none.
 	Signals <-chan os.Signal
 }
+
+// ForwardedSignals are passed on to every running rank without stopping
+// the job, as Open MPI's mpirun does with them: a program may use them
+// to checkpoint or print progress. A rank that does not handle them dies
+// of them (the default action), which fails the job.
+var ForwardedSignals = []os.Signal{syscall.SIGUSR1, syscall.SIGUSR2}
 
 // Result is how a job ended.
 type Result struct {
@@ -125,7 +132,7 @@ type job struct {
 	localOK  bool
 
 	procs    []Proc
-	panicked []atomic.Bool
+	panicked []atomic.Pointer[string] // the first panic line of each rank's stderr
 	outs     []io.Closer
 }
 
@@ -320,7 +327,7 @@ func (j *job) run(ctx context.Context) (Result, error) {
 	defer j.removeShm()
 
 	j.procs = make([]Proc, n)
-	j.panicked = make([]atomic.Bool, n)
+	j.panicked = make([]atomic.Pointer[string], n)
 	exits := make(chan rankExit, n)
 	for r := range n {
 		if err := j.start(r, srv.Addr(), exits); err != nil {
@@ -371,15 +378,21 @@ type supervisor struct {
 	// left[r] is the order in which rank r's connection closed without
 	// Finalize (1 for the first); 0 if it has not. The rank whose
 	// connection closed first is the cause of the failures that follow.
-	left      []int
-	nleft     int
-	leftC     chan int // a rank left a while ago and may still be running
-	stop      *stopReason
-	culprit   int // stop names this rank, whose exit is still awaited; -1 if none
-	stopped   int // ranks still running when the job was stopped
-	killC     <-chan time.Time
-	killedAll bool // the launcher sent SIGKILL to every rank
-	signals   int
+	left  []int
+	nleft int
+	leftC chan int // a rank left a while ago and may still be running
+	stop  *stopReason
+	// culprit is the rank whose failure probably caused stop's, whose
+	// exit is awaited (up to launcher_cause_wait, spared the stop's
+	// signals) to name what happened to it; -1 if none. fallback is the
+	// reason that stands if it does not fail of its own accord.
+	culprit       int
+	fallback      *stopReason
+	culpritKilled bool // the launcher sent the culprit SIGKILL
+	causeC        <-chan time.Time
+	stopped       int // ranks still running when the job was stopped
+	killC         <-chan time.Time
+	signals       int
 }
 
 func (sv *supervisor) host(r int) string { return sv.nodeName[sv.jm.RankNode[r]] }
@@ -417,10 +430,59 @@ func (sv *supervisor) loop(ctx context.Context) {
 			sv.beginStop(&stopReason{rank: -1, code: 1, summary: fmt.Sprintf("stopped: %v", ctx.Err())})
 		case <-sv.killC:
 			sv.killC = nil
-			sv.killedAll = true
-			sv.killAll(len(sv.procs))
+			for r, p := range sv.procs {
+				if r != sv.culprit {
+					p.Signal(syscall.SIGKILL)
+				}
+			}
+		case <-sv.causeC:
+			sv.causeC = nil
+			sv.killCulprit()
 		}
 	}
+}
+
+// killCulprit gives up waiting for the culprit to end of its own accord.
+func (sv *supervisor) killCulprit() {
+	if sv.culprit >= 0 {
+		sv.culpritKilled = true
+		sv.procs[sv.culprit].Signal(syscall.SIGKILL)
+	}
+}
+
+// suspect makes rank r the culprit of the stop about to begin, with
+// fallback as the reason if r turns out not to have failed by itself.
+func (sv *supervisor) suspect(r int, fallback *stopReason) {
+	sv.culprit, sv.fallback = r, fallback
+	sv.causeC = time.After(causeWait.Get())
+}
+
+// abortReason is why rank r's Abort stops the job. An Abort because the
+// link to rank lost broke is a consequence: if lost already failed, its
+// failure is the reason; if it is still running, it becomes the culprit
+// whose exit is awaited.
+func (sv *supervisor) abortReason(r, code int, msg string, lost int) *stopReason {
+	why := sv.abortedReason(r, code, msg)
+	if lost < 0 || lost == r || lost >= len(sv.procs) {
+		return why
+	}
+	if !sv.exited[lost] {
+		sv.suspect(lost, why)
+		return why
+	}
+	if cause := sv.classify(lost, sv.statuses[lost], sv.srv.State(lost)); cause != nil {
+		return cause
+	}
+	return why
+}
+
+func (sv *supervisor) abortedReason(r, code int, msg string) *stopReason {
+	exit := code
+	if exit == 0 {
+		exit = 1
+	}
+	return &stopReason{rank: r, code: exit,
+		summary: fmt.Sprintf("rank %d on host %s called Abort with code %d: %s", r, sv.host(r), code, msg)}
 }
 
 func (sv *supervisor) leftReason(r int) *stopReason {
@@ -446,12 +508,7 @@ func (sv *supervisor) event(ev bootstrap.Event) {
 	switch ev.Type {
 	case bootstrap.EventAborted:
 		if sv.stop == nil {
-			code := ev.Code
-			if code == 0 {
-				code = 1
-			}
-			sv.beginStop(&stopReason{rank: ev.Rank, code: code,
-				summary: fmt.Sprintf("rank %d on host %s called Abort with code %d: %s", ev.Rank, sv.host(ev.Rank), ev.Code, ev.Msg)})
+			sv.beginStop(sv.abortReason(ev.Rank, ev.Code, ev.Msg, ev.Lost))
 		}
 	case bootstrap.EventConnected:
 		// The job does wire-up, so a rank that already exited 0 without
@@ -501,14 +558,19 @@ func (sv *supervisor) exit(e rankExit) {
 	sv.running--
 	sv.exited[e.rank] = true
 	sv.statuses[e.rank] = e.st
+	if sv.stop == nil {
+		// What the service heard before this exit decides first: the
+		// rank's own Abort (and the peer it names), peers that left.
+		sv.drainEvents()
+	}
 	if sv.stop != nil {
 		if e.rank == sv.culprit {
-			sv.culprit = -1
+			sv.culprit, sv.causeC = -1, nil
 			why := sv.classify(e.rank, e.st, sv.srv.State(e.rank))
-			if why == nil || (e.st.Signal == syscall.SIGKILL && sv.killedAll) {
-				why = sv.leftReason(e.rank)
+			if why == nil || (e.st.Signal == syscall.SIGKILL && sv.culpritKilled) {
+				why = sv.fallback
 			}
-			sv.stop.summary, sv.stop.code = why.summary, why.code
+			*sv.stop = *why
 		}
 		return
 	}
@@ -518,7 +580,6 @@ func (sv *supervisor) exit(e rankExit) {
 	}
 	// A rank often fails because a peer died first (its fence or receive
 	// fails): blame the rank whose connection closed first.
-	sv.drainEvents()
 	first := -1
 	for r, order := range sv.left {
 		if order > 0 && (first < 0 || order < sv.left[first]) {
@@ -526,8 +587,8 @@ func (sv *supervisor) exit(e rankExit) {
 		}
 	}
 	if first >= 0 && first != e.rank && !sv.exited[first] && (sv.left[e.rank] == 0 || sv.left[first] < sv.left[e.rank]) {
-		sv.culprit = first
 		why = sv.leftReason(first)
+		sv.suspect(first, why)
 	}
 	sv.beginStop(why)
 }
@@ -559,12 +620,24 @@ func (sv *supervisor) stopWith(why *stopReason, sig syscall.Signal) {
 	sv.killC = time.After(killGrace.Get())
 }
 
-// signal forwards a signal the launcher received to every rank and stops
-// the job; a second one kills the ranks at once.
+// signal forwards a signal the launcher received to every rank; unless it
+// is one of ForwardedSignals, it stops the job, and a second one kills the
+// ranks at once.
 func (sv *supervisor) signal(sig os.Signal) {
+	for _, f := range ForwardedSignals {
+		if sig == f {
+			for r, p := range sv.procs {
+				if !sv.exited[r] {
+					p.Signal(sig.(syscall.Signal))
+				}
+			}
+			return
+		}
+	}
 	sv.signals++
 	s, ok := sig.(syscall.Signal)
 	if sv.signals > 1 || sv.stop != nil || !ok {
+		sv.killCulprit()
 		sv.killAll(len(sv.procs)) // impatient: no more grace
 		return
 	}
@@ -579,11 +652,7 @@ func (sv *supervisor) classify(r int, st ExitStatus, ks bootstrap.RankState) *st
 	what := st.String()
 	switch {
 	case ks.Aborted:
-		code := ks.Code
-		if code == 0 {
-			code = 1
-		}
-		return &stopReason{rank: r, code: code, summary: fmt.Sprintf("rank %d on host %s called Abort with code %d: %s", r, host, ks.Code, ks.Msg)}
+		return sv.abortedReason(r, ks.Code, ks.Msg)
 	case st.Err == nil && st.Signal == 0 && st.Code == 0:
 		if ks.Connected && !ks.Finalized {
 			return &stopReason{rank: r, code: 1, summary: fmt.Sprintf("rank %d on host %s exited with status 0 without calling Finalize", r, host)}
@@ -593,8 +662,8 @@ func (sv *supervisor) classify(r int, st ExitStatus, ks bootstrap.RankState) *st
 		}
 		// A program that never connects (not an mpx program) is fine.
 		return nil
-	case sv.panicked[r].Load():
-		what = "panicked (" + what + ")"
+	case sv.panicked[r].Load() != nil:
+		what = "panicked (" + what + "): " + *sv.panicked[r].Load()
 	}
 	return &stopReason{rank: r, code: st.exitCode(), summary: fmt.Sprintf("rank %d on host %s %s", r, host, what)}
 }
@@ -645,16 +714,37 @@ func (j *job) closeOutputs() {
 	}
 }
 
-// printReports prints what every rank is doing, from its own report.
+// printReports prints what every rank is doing, from its own report, or
+// for a rank that cannot answer, from what the system says of its process.
 func (sv *supervisor) printReports() {
 	sv.logf("timeout of %v expired; what each rank is doing:", sv.cfg.Timeout)
+	// A reading before the wait for answers and one after tell a runnable
+	// rank that never gets a processor from one that runs.
+	before := make([]ProcState, len(sv.procs))
+	start := time.Now()
+	for r, p := range sv.procs {
+		if s, ok := p.(stater); ok && !sv.exited[r] {
+			before[r], _ = s.State()
+		}
+	}
 	for _, rep := range sv.srv.Report(reportWait.Get()) {
 		r := rep.Rank
 		switch {
 		case sv.exited[r]:
 			sv.logf("rank %d on host %s: %s", r, sv.host(r), sv.statuses[r])
 		case rep.Err != nil:
-			sv.logf("rank %d on host %s: no report: %v", r, sv.host(r), rep.Err)
+			s, ok := sv.procs[r].(stater)
+			if !ok {
+				sv.logf("rank %d on host %s: no report: %v", r, sv.host(r), rep.Err)
+				break
+			}
+			st, err := s.State()
+			if err != nil {
+				sv.logf("rank %d on host %s: no report: %v; process state unknown: %v", r, sv.host(r), rep.Err, err)
+				break
+			}
+			sv.logf("rank %d on host %s (pid %d): %s; no report: %v", r, sv.host(r), st.PID,
+				st.describe(before[r], time.Since(start).Round(100*time.Millisecond)), rep.Err)
 		default:
 			sv.logf("rank %d on host %s: %s", r, sv.host(r), rep.Text)
 		}

@@ -181,7 +181,7 @@ func TestRankFailures(t *testing.T) {
 		{"SIGKILL", []string{"-mode", "kill"}, 128 + 9,
 			`^mpx: rank 1 on host \S+ was killed by signal 9 \(killed\)(; stopped [12] other ranks?)?$`, ""},
 		{"panic", []string{"-mode", "panic"}, 2,
-			`^mpx: rank 1 on host \S+ panicked \(exited with status 2\)`, "goroutine 1 [running]:"},
+			`^mpx: rank 1 on host \S+ panicked \(exited with status 2\): assignment to entry in nil map`, "goroutine 1 [running]:"},
 		{"no Finalize", []string{"-mode", "nofinalize", "-rank", "2"}, 1,
 			`^mpx: rank 2 on host \S+ exited with status 0 without calling Finalize`, ""},
 		{"no connection", []string{"-mode", "noconnect", "-rank", "1"}, 1,

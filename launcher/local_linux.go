@@ -1,12 +1,17 @@
 package launcher
 
 import (
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 )
 
 // drainWait bounds how long a rank's output is awaited after it exited: a
@@ -21,6 +26,7 @@ type localProc struct {
 	pgid    int
 	readers [2]*os.File
 	copied  chan struct{} // one value per reader when it reached EOF
+	reaped  atomic.Bool   // Wait has returned: the pid may be another's now
 }
 
 func (localStarter) Start(spec ProcSpec) (Proc, error) {
@@ -77,6 +83,7 @@ func (p *localProc) Signal(sig syscall.Signal) error {
 
 func (p *localProc) Wait() ExitStatus {
 	err := p.cmd.Wait()
+	p.reaped.Store(true)
 	var st ExitStatus
 	var ee *exec.ExitError
 	switch {
@@ -117,4 +124,48 @@ func (p *localProc) Wait() ExitStatus {
 		r.Close()
 	}
 	return st
+}
+
+// State reads the rank's process state from /proc and, when a signal
+// stopped it, which one (from waitid, which only a parent can ask).
+func (p *localProc) State() (ProcState, error) {
+	pid := p.cmd.Process.Pid
+	if p.reaped.Load() {
+		return ProcState{}, fmt.Errorf("process %d has exited", pid)
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return ProcState{}, err
+	}
+	st, err := parseStat(b)
+	if err != nil {
+		return st, err
+	}
+	if st.State == 'T' {
+		st.StopSignal = stopSignal(pid)
+	}
+	return st, nil
+}
+
+// stopSignal asks, without consuming the notice, which signal stopped the
+// child pid; 0 if it is not stopped or the kernel does not say.
+func stopSignal(pid int) syscall.Signal {
+	const (
+		pPID       = 1 // idtype_t P_PID
+		cldStopped = 5 // si_code CLD_STOPPED
+	)
+	// siginfo_t: si_signo, si_errno, si_code (int32 each), then a union
+	// aligned like a pointer, starting with si_pid, si_uid, si_status.
+	var info [128]byte
+	union := (12 + unsafe.Sizeof(uintptr(0)) - 1) &^ (unsafe.Sizeof(uintptr(0)) - 1)
+	_, _, errno := syscall.Syscall6(syscall.SYS_WAITID, pPID, uintptr(pid), uintptr(unsafe.Pointer(&info[0])),
+		syscall.WSTOPPED|syscall.WNOHANG|syscall.WNOWAIT, 0, 0)
+	if errno != 0 {
+		return 0
+	}
+	ne := binary.NativeEndian
+	if int(int32(ne.Uint32(info[union:]))) != pid || int32(ne.Uint32(info[8:])) != cldStopped {
+		return 0
+	}
+	return syscall.Signal(int32(ne.Uint32(info[union+8:])))
 }

@@ -33,10 +33,14 @@ type lineWriter struct {
 	prefix []byte
 	out    syncWriter
 	buf    []byte
-	// panicked is set when a line reads like the start of a Go panic or
-	// fatal runtime error, so that the summary can say so.
-	panicked *atomic.Bool
+	// panicked is set to the first line that reads like the start of a
+	// Go panic (its value) or fatal runtime error (the whole line), so
+	// that the summary can say so.
+	panicked *atomic.Pointer[string]
 }
+
+// maxPanicText bounds the panic message quoted in the job's summary.
+const maxPanicText = 200
 
 func (l *lineWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
@@ -61,8 +65,21 @@ func (l *lineWriter) Write(p []byte) (int, error) {
 }
 
 func (l *lineWriter) emit(line []byte) {
-	if l.panicked != nil && (bytes.HasPrefix(line, []byte("panic: ")) || bytes.HasPrefix(line, []byte("fatal error: "))) {
-		l.panicked.Store(true)
+	if l.panicked != nil && l.panicked.Load() == nil {
+		var msg []byte
+		if rest, ok := bytes.CutPrefix(line, []byte("panic: ")); ok {
+			msg = rest
+		} else if bytes.HasPrefix(line, []byte("fatal error: ")) {
+			msg = line
+		}
+		if msg != nil {
+			msg = bytes.TrimRight(msg, "\r\n")
+			if len(msg) > maxPanicText {
+				msg = append(msg[:maxPanicText:maxPanicText], "..."...)
+			}
+			s := string(msg)
+			l.panicked.CompareAndSwap(nil, &s)
+		}
 	}
 	out := make([]byte, 0, len(l.prefix)+len(line)+1)
 	out = append(append(out, l.prefix...), line...)

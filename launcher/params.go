@@ -14,4 +14,6 @@ var (
 		"time between SIGTERM and SIGKILL when the launcher stops the ranks of a failed job")
 	reportWait = param.NewDuration("launcher_report_wait", time.Second,
 		"how long the launcher waits for the ranks' reports when --timeout expires")
+	causeWait = param.NewDuration("launcher_cause_wait", 2*time.Second,
+		"how long the launcher waits for the exit of a rank whose lost link made others fail, to name what happened to it (its signal, its panic) rather than the ranks that noticed")
 )

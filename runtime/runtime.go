@@ -381,9 +381,21 @@ func (rt *Runtime) Finalize() error {
 }
 
 // Abort tells the launcher to stop the job with code and exits.
-func (rt *Runtime) Abort(code int, msg string) {
+func (rt *Runtime) Abort(code int, msg string) { rt.AbortLost(code, msg, -1) }
+
+// AbortLost is Abort for a rank that aborts because its link to world rank
+// lost broke, a consequence: the launcher then names lost's own exit (its
+// signal, its panic) if that comes in time. Under a PMI-2 process manager,
+// which has no word for it, it is Abort.
+func (rt *Runtime) AbortLost(code int, msg string, lost int) {
 	rt.leaving.Store(true)
-	if err := rt.kv.Abort(code, msg); err != nil {
+	var err error
+	if rt.boot != nil {
+		err = rt.boot.AbortLost(code, msg, lost)
+	} else {
+		err = rt.kv.Abort(code, msg)
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "mpx: rank %d: abort: telling the launcher failed: %v\n", rt.env.Rank, err)
 	}
 	if code == 0 {

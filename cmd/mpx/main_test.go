@@ -18,8 +18,8 @@ import (
 	"time"
 )
 
-// mpxBin and rankProg are built once by TestMain.
-var mpxBin, rankProg string
+// mpxBin, rankProg and faultyProg are built once by TestMain.
+var mpxBin, rankProg, faultyProg string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "mpx-cmd-test")
@@ -27,10 +27,11 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	mpxBin, rankProg = filepath.Join(dir, "mpx"), filepath.Join(dir, "rankprog")
+	mpxBin, rankProg, faultyProg = filepath.Join(dir, "mpx"), filepath.Join(dir, "rankprog"), filepath.Join(dir, "faulty")
 	builds := [][]string{
 		append(append([]string{"build"}, raceFlag...), "-o", mpxBin, "."),
 		{"build", "-o", rankProg, "../../launcher/testdata/rankprog"},
+		{"build", "-o", faultyProg, "./testdata/faulty"},
 	}
 	for _, args := range builds {
 		if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {

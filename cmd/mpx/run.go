@@ -35,6 +35,9 @@ package directory, which is built first (cached). Every rank gets the
 environment contract (MPX_RANK, MPX_SIZE, ..., PMI_RANK, OMPI_COMM_WORLD_RANK,
 ...). The job succeeds only when every rank exits 0; when one fails, the
 others are stopped and one line names the rank, its host and its exit status.
+SIGINT and SIGTERM sent to mpx run are forwarded to every rank and stop the
+job (ranks still running a moment later are killed; a second one kills them
+at once). SIGUSR1 and SIGUSR2 are forwarded to every rank and the job goes on.
 Arguments after PROGRAM go to the program.`,
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "n", Aliases: []string{"np"}, Usage: "start `N` ranks", DefaultText: "one per core"},
@@ -68,8 +71,8 @@ func runAction(c *cli.Context) error {
 	if c.IsSet("timeout") && c.Duration("timeout") <= 0 {
 		return usagef("run: --timeout %v: want a positive duration", c.Duration("timeout"))
 	}
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, append([]os.Signal{syscall.SIGINT, syscall.SIGTERM}, launcher.ForwardedSignals...)...)
 	defer signal.Stop(sigs)
 	cfg := launcher.Config{
 		Program:       c.Args().First(),

@@ -287,10 +287,22 @@ func (c *Client) barrier(op Op) error {
 // msg in its report. It returns once the launcher has the message; the
 // launcher then stops every rank, this one included.
 func (c *Client) Abort(code int, msg string) error {
+	return c.AbortLost(code, msg, -1)
+}
+
+// AbortLost is Abort for a rank that aborts because its link to world rank
+// lost broke: the launcher then blames lost's own exit (a signal, a panic)
+// if it learns it in time, and this abort otherwise. A negative lost is
+// Abort.
+func (c *Client) AbortLost(code int, msg string, lost int) error {
 	if len(msg) > maxAbortText {
 		msg = msg[:maxAbortText]
 	}
-	r, err := c.call(&Msg{Op: OpAbort, Code: code, Text: msg})
+	m := &Msg{Op: OpAbort, Code: code, Text: msg}
+	if lost >= 0 {
+		m.Lost = &lost
+	}
+	r, err := c.call(m)
 	if err != nil {
 		return fmt.Errorf("bootstrap: abort: %w", err)
 	}

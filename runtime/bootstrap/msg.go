@@ -50,7 +50,7 @@ const (
 	OpFence                   // C: ID; answered by OpRelease when every rank has fenced
 	OpFinalize                // C: ID; answered by OpRelease when every rank has finalized
 	OpRelease                 // S: ID
-	OpAbort                   // C: ID, Code, Text; answered by OpAck
+	OpAbort                   // C: ID, Code, Text, Lost; answered by OpAck
 	OpAck                     // S: ID
 	OpReportReq               // S: ID; the client answers OpReport
 	OpReport                  // C: ID, Text
@@ -80,6 +80,10 @@ type Msg struct {
 	Text  string `msgpack:"t,omitempty"`
 	Nonce []byte `msgpack:"n,omitempty"`
 	MAC   []byte `msgpack:"m,omitempty"`
+	// Lost (OpAbort) is the world rank whose lost link made this rank
+	// abort: the abort is a consequence, and the launcher looks for that
+	// rank's own fate. Nil when the abort has a cause of its own.
+	Lost *int `msgpack:"l,omitempty"`
 }
 
 // Errors of the codec, usable with errors.Is.
@@ -164,6 +168,9 @@ func (m *Msg) check() error {
 	}
 	if (m.Op == OpHello || m.Op == OpWelcome) && len(m.MAC) != macLen {
 		return fmt.Errorf("%v: MAC of %d bytes, want %d", m.Op, len(m.MAC), macLen)
+	}
+	if m.Lost != nil && (m.Op != OpAbort || *m.Lost < 0) {
+		return fmt.Errorf("%v: lost peer %d", m.Op, *m.Lost)
 	}
 	if (m.Op == OpPut || m.Op == OpGet) && m.Key == "" {
 		return fmt.Errorf("%v: empty key", m.Op)

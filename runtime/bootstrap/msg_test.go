@@ -25,6 +25,7 @@ func realMessages() []*Msg {
 		{Op: OpFinalize, ID: 9},
 		{Op: OpRelease, ID: 9},
 		{Op: OpAbort, ID: 10, Code: 3, Text: "rank 3: recv: truncated"},
+		{Op: OpAbort, ID: 12, Code: 1, Text: "recv rank 3 <- 0: peer is gone", Lost: new(int)},
 		{Op: OpAck, ID: 10},
 		{Op: OpReportReq, ID: 11},
 		{Op: OpReport, ID: 11, Text: "Recv comm=world src=2 tag=5 for 10s"},
@@ -45,7 +46,8 @@ func TestRoundTrip(t *testing.T) {
 			}
 			if got.Op != m.Op || got.ID != m.ID || got.Rank != m.Rank || got.Size != m.Size || got.Code != m.Code ||
 				got.Key != m.Key || got.Text != m.Text || !bytes.Equal(got.Value, m.Value) ||
-				!bytes.Equal(got.Nonce, m.Nonce) || !bytes.Equal(got.MAC, m.MAC) {
+				!bytes.Equal(got.Nonce, m.Nonce) || !bytes.Equal(got.MAC, m.MAC) || (got.Lost == nil) != (m.Lost == nil) ||
+				got.Lost != nil && *got.Lost != *m.Lost {
 				t.Fatalf("decoded %+v, want %+v", got, m)
 			}
 		})
@@ -56,6 +58,9 @@ func TestDecodeErrors(t *testing.T) {
 	good, _ := Marshal(&Msg{Op: OpFence, ID: 1})
 	unknown, _ := Marshal(&Msg{Op: opEnd})
 	noKey, _ := Marshal(&Msg{Op: OpGet, ID: 1})
+	minus1, two := -1, 2
+	negLost, _ := Marshal(&Msg{Op: OpAbort, ID: 1, Lost: &minus1})
+	fenceLost, _ := Marshal(&Msg{Op: OpFence, ID: 1, Lost: &two})
 	tests := []struct {
 		name string
 		in   []byte
@@ -66,6 +71,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"over limit", good, 2, ErrTooLarge, "exceeds"},
 		{"unknown op", unknown, MaxMessage, ErrMalformed, "unknown op"},
 		{"get without key", noKey, MaxMessage, ErrMalformed, "empty key"},
+		{"abort with a negative lost peer", negLost, MaxMessage, ErrMalformed, "abort: lost peer -1"},
+		{"lost peer outside an abort", fenceLost, MaxMessage, ErrMalformed, "fence: lost peer 2"},
 		{"trailing bytes", append([]byte{0, 0, 0, byte(len(good) - 4 + 1)}, append(good[4:], 0xc0)...), MaxMessage, ErrMalformed, "after the message"},
 		{"not msgpack", []byte{0, 0, 0, 1, 0xc1}, MaxMessage, ErrMalformed, "malformed"},
 	}

@@ -24,7 +24,7 @@ type EventType int
 const (
 	EventConnected    EventType = iota + 1 // the rank proved the secret
 	EventFinalized                         // the rank called Finalize
-	EventAborted                           // the rank called Abort: Code, Msg
+	EventAborted                           // the rank called Abort: Code, Msg, Lost
 	EventDisconnected                      // the rank's connection closed: Finalized, Err
 )
 
@@ -50,6 +50,7 @@ type Event struct {
 	Msg       string // EventAborted: the message given to Abort
 	Finalized bool   // EventDisconnected: the rank had finalized first
 	Err       error  // EventDisconnected: why the connection ended (nil: closed cleanly)
+	Lost      int    // EventAborted: the rank whose lost link caused the abort; -1 if none
 }
 
 // RankState is what the Server knows of one rank now.
@@ -60,6 +61,7 @@ type RankState struct {
 	Disconnected bool
 	Code         int    // Abort's code
 	Msg          string // Abort's message
+	Lost         int    // the rank whose loss caused the Abort; -1 if none (meaningful when Aborted)
 }
 
 // Report is one rank's answer to Server.Report.
@@ -411,8 +413,14 @@ func (s *Server) dispatch(sc *sconn, m *Msg) error {
 		s.mu.Lock()
 		st := &s.state[sc.rank]
 		if !st.Aborted {
-			st.Aborted, st.Code, st.Msg = true, m.Code, m.Text
-			s.events <- Event{Type: EventAborted, Rank: sc.rank, Code: m.Code, Msg: m.Text}
+			lost := -1
+			// A rank cannot lose itself; a rank outside the job is
+			// no cause the launcher could look for.
+			if m.Lost != nil && *m.Lost != sc.rank && *m.Lost < s.size {
+				lost = *m.Lost
+			}
+			st.Aborted, st.Code, st.Msg, st.Lost = true, m.Code, m.Text, lost
+			s.events <- Event{Type: EventAborted, Rank: sc.rank, Code: m.Code, Msg: m.Text, Lost: lost}
 		}
 		s.mu.Unlock()
 		return sc.send(&Msg{Op: OpAck, ID: m.ID})

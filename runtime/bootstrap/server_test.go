@@ -293,6 +293,41 @@ func TestAbort(t *testing.T) {
 	}
 }
 
+// An Abort that names a lost peer carries it to the launcher; one naming
+// itself or a rank outside the job names none.
+func TestAbortLost(t *testing.T) {
+	tests := []struct {
+		name       string
+		rank, lost int
+		want       int
+	}{
+		{"peer", 1, 2, 2},
+		{"rank 0", 2, 0, 0},
+		{"none", 1, -1, -1},
+		{"itself", 1, 1, -1},
+		{"outside the job", 0, 3, -1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := newTestServer(t, 3)
+			cs := dialAll(t, s)
+			for range 3 {
+				nextEvent(t, s)
+			}
+			if err := cs[tc.rank].AbortLost(1, "peer is gone", tc.lost); err != nil {
+				t.Fatal(err)
+			}
+			ev := nextEvent(t, s)
+			if ev.Type != EventAborted || ev.Rank != tc.rank || ev.Lost != tc.want {
+				t.Fatalf("event %+v, want rank %d aborted naming lost rank %d", ev, tc.rank, tc.want)
+			}
+			if st := s.State(tc.rank); !st.Aborted || st.Lost != tc.want {
+				t.Fatalf("state %+v, want Lost %d", st, tc.want)
+			}
+		})
+	}
+}
+
 func TestReport(t *testing.T) {
 	s, _ := newTestServer(t, 4)
 	cs := dialAll(t, s)

@@ -10,8 +10,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -79,7 +82,7 @@ func run(m *testing.M) int {
 	rig.ns = strings.Fields(vars["MPX_CLUSTER_NS"])
 	rig.ssh = "ssh -F " + vars["MPX_CLUSTER_SSH_CONFIG"]
 	rig.cidr = strings.TrimSuffix(vars["MPX_CLUSTER_BRIDGE_IP"], ".1") + ".0/24"
-	for name, pkg := range map[string]string{"mpx": "./cmd/mpx", "ring": "./examples/ring", "hello": "./examples/hello", "pmi2probe": "./test/cluster/testdata/pmi2probe"} {
+	for name, pkg := range map[string]string{"mpx": "./cmd/mpx", "ring": "./examples/ring", "hello": "./examples/hello", "pmi2probe": "./test/cluster/testdata/pmi2probe", "faulty": "./cmd/mpx/testdata/faulty"} {
 		b := exec.Command("go", "build", "-o", filepath.Join(rig.bin, name), pkg)
 		b.Dir = repo
 		if out, err := b.CombinedOutput(); err != nil {
@@ -282,6 +285,108 @@ func TestAgentKilled(t *testing.T) {
 	r := mpx(t, 2*time.Minute, "run", "--hostfile", hf, "--launch-agent", rig.ssh, filepath.Join(rig.bin, "ring"), "-laps", "1000000000")
 	if r.code == 0 || !strings.Contains(r.stderr, "node "+rig.nodes[1]+": the agent's connection ended") {
 		t.Fatalf("exit %d, want a failure naming node %s\nstderr: %s", r.code, rig.nodes[1], r.stderr)
+	}
+	checkClean(t)
+}
+
+// lastLine is the last non-empty line of s.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return lines[len(lines)-1]
+}
+
+// TestFaultBlameAcrossNodes: rank 2, on the second node, is killed,
+// panics or exits 0 without Finalize while the ranks of both nodes wait
+// for it (over tcp from the first node, over shm from its neighbour).
+// The ranks that notice abort; the job's last line must still name rank 2
+// and what happened to it, and mpx exit as rank 2 did, every time.
+func TestFaultBlameAcrossNodes(t *testing.T) {
+	const runs = 5
+	hf := hostfile(t, 2, 1, 2)
+	for _, tc := range []struct {
+		fault, line string
+		code        int
+	}{
+		{"kill", `was killed by signal 9 \(killed\)`, 137},
+		{"panic", `panicked \(exited with status 2\): assignment to entry in nil map`, 2},
+		{"nofinalize", `exited with status 0 without calling Finalize`, 1},
+	} {
+		t.Run(tc.fault, func(t *testing.T) {
+			re := regexp.MustCompile(`^mpx: rank 2 on host ` + regexp.QuoteMeta(rig.nodes[1]) + ` ` + tc.line + `(; stopped [1-3] other ranks?)?$`)
+			for i := range runs {
+				r := mpx(t, time.Minute, "run", "--hostfile", hf, "--launch-agent", rig.ssh,
+					filepath.Join(rig.bin, "faulty"), "-fault", tc.fault, "-rank", "2")
+				if last := lastLine(r.stderr); r.code != tc.code || !re.MatchString(last) {
+					t.Fatalf("run %d of %d: exit %d, last line %q; want %d and %s\nstderr: %s", i+1, runs, r.code, last, tc.code, re, r.stderr)
+				}
+			}
+		})
+	}
+	checkClean(t)
+}
+
+// lockedBuffer may be read while a process writes to it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestUserSignalsAcrossNodes: SIGUSR1 and SIGUSR2 sent to mpx run reach
+// the ranks of every node, through the agents, and the job goes on.
+func TestUserSignalsAcrossNodes(t *testing.T) {
+	const n = 4
+	hf := hostfile(t, 2, 1, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(rig.bin, "mpx"), "run", "--hostfile", hf, "--launch-agent", rig.ssh,
+		filepath.Join(rig.bin, "faulty"), "-fault", "signals")
+	cmd.Dir = os.TempDir()
+	var out, errb lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	}()
+	waitFor := func(s string) {
+		for strings.Count(out.String(), s) < n {
+			if ctx.Err() != nil {
+				t.Fatalf("stdout never had %d times %q:\n%s\nstderr:\n%s", n, s, out.String(), errb.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitFor(": ready")
+	for _, sig := range []struct {
+		sig  syscall.Signal
+		name string
+	}{{syscall.SIGUSR1, "SIGUSR1"}, {syscall.SIGUSR2, "SIGUSR2"}} {
+		cmd.Process.Signal(sig.sig)
+		waitFor("got " + sig.name) // one at a time: two pending would merge
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("mpx run: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), errb.String())
+	}
+	for r := range n {
+		for _, name := range []string{"SIGUSR1", "SIGUSR2"} {
+			if got := strings.Count(out.String(), fmt.Sprintf("rank %d: got %s\n", r, name)); got != 1 {
+				t.Errorf("rank %d got %s %d times, want once:\n%s", r, name, got, out.String())
+			}
+		}
 	}
 	checkClean(t)
 }

@@ -704,7 +704,7 @@ func (e *Engine) deliverRTS(h *transport.Header, desc []byte) {
 // Fail implements transport.Handler: every operation waiting on peer ends
 // with ErrPeerGone.
 func (e *Engine) Fail(peer int, err error) {
-	ferr := fmt.Errorf("%w: rank %d: %v", ErrPeerGone, peer, err)
+	ferr := &PeerGoneError{Peer: peer, Err: err}
 	var victims []*Request
 	e.mu.Lock()
 	if _, already := e.failed[peer]; already || e.closed {

@@ -1,7 +1,8 @@
 // Command rankprog is a rank program for the launcher's tests. It does
 // wire-up with the bootstrap client directly (put its host name, fence,
-// read every peer's), then behaves as -mode says: the rank named by -rank
-// misbehaves, the others finalize (and so wait for it).
+// read every peer's), says it is wired up, fences again, then behaves as
+// -mode says: the rank named by -rank misbehaves, the others finalize (and
+// so wait for it).
 package main
 
 import (
@@ -83,6 +84,11 @@ func main() {
 		}
 	}
 	fmt.Printf("rank %d of %d: wired up\n", me, e.Size)
+	// Every rank has said so before any misbehaves, so that a test may
+	// expect every rank's line even when one fails the job.
+	if err := c.Fence(); err != nil {
+		fail(err)
+	}
 
 	if me == *bad || *mode == "hang" || *mode == "sigwait" {
 		switch *mode {
