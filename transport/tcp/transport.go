@@ -219,7 +219,7 @@ func (t *Transport) Poll() bool {
 		before := p.fr.frames
 		p.read(nil, false, true)
 		got = got || p.fr.frames != before
-		p.rmu.Unlock()
+		p.release()
 	}
 	return got
 }
