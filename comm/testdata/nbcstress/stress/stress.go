@@ -25,7 +25,7 @@ type Config struct {
 	MaxOps int
 	// Reported makes every iteration the sequence of issue 12 (an Ibcast
 	// of 0 elements from root 2, an Ibarrier, Iallgathers of 7 and 3),
-	// completed by Test in turn, and every other one by Wait in reverse
+	// completed by Test in turn, and every fourth by Wait in reverse
 	// order; otherwise only the first iteration is.
 	Reported bool
 }
@@ -153,7 +153,7 @@ func Run(w *comm.Comm, cfg Config) (int, error) {
 		local := rand.New(rand.NewPCG(cfg.Seed^0x5bd1e995, uint64(it)<<8|uint64(w.Rank())))
 		mode := local.IntN(nModes)
 		switch {
-		case reported && it%2 == 1:
+		case reported && it%4 == 3:
 			mode = mReverse
 		case reported:
 			mode = mTest
