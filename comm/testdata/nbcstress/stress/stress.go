@@ -265,7 +265,7 @@ func waitany(reqs []*comm.Request) error {
 			return errors.Join(errs...)
 		}
 		if reqs[i] != nil {
-			return fmt.Errorf("Waitany left entry %d set", i)
+			return fmt.Errorf("entry %d still set after Waitany returned it", i)
 		}
 		errs = append(errs, err)
 	}
@@ -349,9 +349,9 @@ func start(cfg Config, it, k int, o op, c *comm.Comm) (*pending, error) {
 		// Tags unique over the run: a receive from any source must not
 		// meet another iteration's message.
 		tag := it*16 + k
-		sr, err := comm.Isend(c, in(me, o.count), dst, tag)
-		if err != nil {
-			return nil, err
+		sr, serr := comm.Isend(c, in(me, o.count), dst, tag)
+		if serr != nil {
+			return nil, serr
 		}
 		recv := make([]int64, o.count)
 		from := src
