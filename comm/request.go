@@ -72,6 +72,8 @@ func (r *Request) Test() (bool, Status, error) {
 	switch {
 	case r.p != nil:
 		if !r.p.Done() {
+			// Let the goroutines the poll woke read their links.
+			runtime.Gosched()
 			return false, Status{}, nil
 		}
 		r.settle()
@@ -79,10 +81,28 @@ func (r *Request) Test() (bool, Status, error) {
 		select {
 		case <-r.fn:
 		default:
-			return false, Status{}, nil
+			if !r.progress() {
+				return false, Status{}, nil
+			}
 		}
 	}
 	return true, r.st, r.c.fail(r.op, r.peer, r.ferr)
+}
+
+// progress drives an unfinished goroutine-driven operation (a non-blocking
+// collective) from Test, and reports whether it is done now. The operation
+// waits on its own goroutine, but the frames it waits for may be on a link
+// only a poll reads, and a rank calling Test in a loop would otherwise
+// keep that goroutine, and the ones that read links, off the processor.
+func (r *Request) progress() bool {
+	r.c.w.eng.Progress()
+	runtime.Gosched()
+	select {
+	case <-r.fn:
+		return true
+	default:
+		return false
+	}
 }
 
 // Waitall waits for every request (nil entries are skipped) and returns

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -55,7 +56,7 @@ type pair struct {
 	fr             frameReader           // guarded by rmu
 	parked         atomic.Bool           // a ReadUntil caller sleeps in the poller: Interrupt must wake it
 	bgHolds        atomic.Bool           // the receive goroutine holds the read role
-	handover       atomic.Bool           // a ReadUntil caller wants the role from the receive goroutine
+	handover       atomic.Int32          // ReadUntil callers waiting for the receive goroutine to let go of the role
 	kick           chan struct{}         // wakes the receive goroutine to look at the demand again
 	readFn         func(fd uintptr) bool // p.readSome; its state follows, under rmu
 	rstop          func() bool
@@ -339,20 +340,24 @@ func (p *pair) wakeReceiver() {
 func (t *Transport) receive(p *pair) {
 	defer t.wg.Done()
 	idle := func() bool { return t.standby.Load() && t.demand.Load() <= 0 }
-	stop := func() bool { return idle() || p.handover.Load() }
+	stop := func() bool { return idle() || p.handover.Load() > 0 }
 	for !p.broken.Load() && !t.closed.Load() {
-		if !idle() && !p.handover.Load() && p.rmu.TryLock() {
+		if !idle() && p.handover.Load() == 0 && p.rmu.TryLock() {
 			p.bgHolds.Store(true)
 			ok := p.read(stop, false, false)
-			p.bgHolds.Store(false)
+			// Let go before saying so: a ReadUntil caller that sees
+			// bgHolds false and then fails to take the role knows that
+			// another goroutine has it (see takeOver).
 			p.rmu.Unlock()
+			p.bgHolds.Store(false)
 			if !ok {
 				return
 			}
 			continue
 		}
-		// Idle, or a direct reader holds the role: it kicks us when it
-		// lets go while there is demand.
+		// Idle, or a direct reader or a poll holds the role, or a
+		// ReadUntil caller is taking it over: each kicks us when it lets
+		// go while there is demand.
 		select {
 		case <-p.kick:
 		case <-t.ctx.Done():
@@ -375,12 +380,14 @@ func (p *pair) ReadUntil(done func() bool) bool {
 			return false // another goroutine of the rank reads it
 		}
 		// The receive goroutine reads it, for a demand that may be over:
-		// take the role over rather than be handed frames by it. It may
-		// be asleep in the poller: a past deadline wakes it.
-		p.handover.Store(true)
-		p.conn.SetReadDeadline(aLongTimeAgo)
-		p.rmu.Lock()
-		p.handover.Store(false)
+		// take the role over rather than be handed frames by it.
+		switch p.takeOver(done) {
+		case roleTaken:
+		case roleDone:
+			return true
+		default:
+			return false
+		}
 	}
 	t := p.t
 	others := len(*t.linkedList.Load()) > 1
@@ -388,14 +395,70 @@ func (p *pair) ReadUntil(done func() bool) bool {
 		t.Demand(1)
 	}
 	p.read(done, true, false)
-	p.rmu.Unlock()
 	if others {
 		t.Demand(-1)
 	}
-	if t.demand.Load() > 0 {
-		p.wakeReceiver() // demand came while we held the role
-	}
+	p.release()
 	return true
+}
+
+// What became of a takeOver.
+const (
+	roleTaken   = iota // the caller holds the read role
+	roleDone           // done reported true first
+	roleRefused        // another goroutine of the rank took the role
+)
+
+// takeOver waits for the receive goroutine, which holds the read role, to
+// let go of it, and takes it. The receive goroutine may be asleep in the
+// poller: a past deadline wakes it, and the handover count keeps it from
+// taking the role back before every caller waiting here has had its turn.
+//
+// It never waits for anyone else: a direct reader holds the role until its
+// own request is done, which may need the caller's goroutine to go on (a
+// collective's next round), and frames it reads for the caller complete
+// the caller's request anyway. So the wait ends as soon as done reports
+// true, or the role went to another goroutine: the caller then waits
+// another way. The receive goroutine lets go within a few scheduling
+// rounds; the caller yields meanwhile, and sleeps if that is not enough.
+func (p *pair) takeOver(done func() bool) int {
+	p.handover.Add(1)
+	p.conn.SetReadDeadline(aLongTimeAgo)
+	res := roleRefused
+	for spins := 0; ; spins++ {
+		bg := p.bgHolds.Load()
+		if p.rmu.TryLock() {
+			res = roleTaken
+			break
+		}
+		if !bg {
+			break // another goroutine took the role the receive goroutine let go
+		}
+		if done() {
+			res = roleDone
+			break
+		}
+		if spins < 64 {
+			runtime.Gosched()
+		} else {
+			time.Sleep(20 * time.Microsecond)
+		}
+	}
+	p.handover.Add(-1)
+	if res != roleTaken && p.t.demand.Load() > 0 {
+		p.wakeReceiver() // it stood aside for us while there is demand
+	}
+	return res
+}
+
+// release gives up the read role. A receive goroutine that found the role
+// taken while there was demand sleeps until kicked: kick it if there still
+// is.
+func (p *pair) release() {
+	p.rmu.Unlock()
+	if p.t.standby.Load() && p.t.demand.Load() > 0 {
+		p.wakeReceiver()
+	}
 }
 
 // read reads frames and delivers them until stop reports true or, with

@@ -236,17 +236,28 @@ func (t *Transport) Demand(delta int) {
 }
 
 // Poll implements transport.Standby: every connection nobody is reading is
-// read until it has nothing more.
+// read until it has nothing more. A connection whose reader sleeps in the
+// poller gets a read deadline in the past, so that the reader reads what
+// has arrived as soon as it runs: a rank polling in a loop (Test) keeps
+// the Go scheduler from looking at the network, which it does only when
+// nothing else runs, so such readers would otherwise wake only after the
+// poller's 10 ms fallback.
 func (t *Transport) Poll() bool {
 	got := false
 	for _, p := range *t.linkedList.Load() {
-		if p.broken.Load() || !p.rmu.TryLock() {
+		if p.broken.Load() {
+			continue
+		}
+		if !p.rmu.TryLock() {
+			if p.parked.Load() || p.bgHolds.Load() {
+				p.conn.SetReadDeadline(aLongTimeAgo)
+			}
 			continue
 		}
 		before := p.fr.frames
 		p.read(nil, false, true)
 		got = got || p.fr.frames != before
-		p.rmu.Unlock()
+		p.release()
 	}
 	return got
 }

@@ -130,13 +130,13 @@ func (r *Request) markParked() bool {
 	}
 }
 
-// Done reports whether r has completed, driving progress once.
+// Done reports whether r has completed, driving progress once (Progress).
 func (r *Request) Done() bool {
 	if r.done() {
 		return true
 	}
 	if r.e != nil {
-		r.e.poll()
+		r.e.Progress()
 	}
 	return r.done()
 }
@@ -159,6 +159,22 @@ func (r *Request) park() {
 	if r.markParked() {
 		<-r.ch
 	}
+}
+
+// Progress drives the rank's transports once without waiting, as Test
+// does: it delivers the frames that have arrived on links nobody is
+// reading and runs the rendezvous steps waiting to be run. It reports
+// whether it did anything. A rank sharing its core with others gives the
+// core away after a poll that found nothing, as a waiter does: the peer
+// whose message would complete the request may need it.
+func (e *Engine) Progress() bool {
+	if e.poll() {
+		return true
+	}
+	if e.oversub {
+		yieldCPU()
+	}
+	return false
 }
 
 func (e *Engine) poll() bool {
