@@ -461,10 +461,14 @@ func Errors(c *comm.Comm) error {
 	steps := []func() error{
 		func() error { return expect("put before any epoch", w.Put([]int64{1}, t, 0), comm.ErrEpoch, "win put") },
 		func() error { return expect("unlock without lock", w.Unlock(t), comm.ErrEpoch, "win unlock") },
-		func() error { return expect("unlock_all without lock_all", w.UnlockAll(), comm.ErrEpoch, "win unlock_all") },
+		func() error {
+			return expect("unlock_all without lock_all", w.UnlockAll(), comm.ErrEpoch, "win unlock_all")
+		},
 		w.Fence,
 		func() error { return expect("put past the end", w.Put([]int64{1, 2}, t, 3), comm.ErrRange, "win put") },
-		func() error { return expect("get at a negative offset", w.Get(make([]int64, 1), t, -1), comm.ErrRange, "win get") },
+		func() error {
+			return expect("get at a negative offset", w.Get(make([]int64, 1), t, -1), comm.ErrRange, "win get")
+		},
 		func() error {
 			return expect("accumulate past the end", w.Accumulate([]int64{1, 1, 1, 1, 1}, t, 0, comm.Sum), comm.ErrRange, "win accumulate")
 		},
@@ -495,7 +499,9 @@ func Errors(c *comm.Comm) error {
 		w.Free,
 		func() error { return expect("put after free", w.Put([]int64{1}, t, 0), comm.ErrFreed, "win put") },
 		func() error { return expect("fence after free", w.Fence(), comm.ErrFreed, "win fence") },
-		func() error { return expect("lock after free", w.Lock(comm.LockExclusive, t), comm.ErrFreed, "win lock") },
+		func() error {
+			return expect("lock after free", w.Lock(comm.LockExclusive, t), comm.ErrFreed, "win lock")
+		},
 		func() error { return expect("free twice", w.Free(), comm.ErrFreed, "win free") },
 	}
 	for i, s := range steps {
