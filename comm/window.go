@@ -162,35 +162,42 @@ func newWindow[T Numeric](c *Comm, buf []T) (*Window[T], error) {
 	w := &Window[T]{pc: c, c: dc, buf: buf, dom: dom, esz: sizeOf[T](), locks: map[int]LockType{}}
 	w.reg, err = dom.Register(asBytes(buf), w.serve)
 	if err != nil {
+		dc.Free()
 		return nil, err
 	}
-	key := w.reg.Key()
-	n := dc.Size()
-	lens := make([]int, n)
-	if err := Allgather(dc, []int{len(key)}, lens); err != nil {
+	if err := w.exchangeKeys(); err != nil {
 		w.reg.Deregister()
+		dc.Free()
 		return nil, err
+	}
+	c.w.eng.Serve(1)
+	return w, nil
+}
+
+// exchangeKeys gathers every rank's packed key and attaches to each.
+func (w *Window[T]) exchangeKeys() error {
+	key, n := w.reg.Key(), w.c.Size()
+	lens := make([]int, n)
+	if err := Allgather(w.c, []int{len(key)}, lens); err != nil {
+		return err
 	}
 	displs, total := make([]int, n), 0
 	for i, l := range lens {
 		displs[i], total = total, total+l
 	}
 	keys := make([]byte, total)
-	if err := Allgatherv(dc, key, keys, lens, displs); err != nil {
-		w.reg.Deregister()
-		return nil, err
+	if err := Allgatherv(w.c, key, keys, lens, displs); err != nil {
+		return err
 	}
 	w.rem, w.sizes = make([]*rdma.Remote, n), make([]int, n)
 	for i := range n {
-		rm, err := dom.Attach(dc.WorldRank(i), keys[displs[i]:displs[i]+lens[i]])
+		rm, err := w.dom.Attach(w.c.WorldRank(i), keys[displs[i]:displs[i]+lens[i]])
 		if err != nil {
-			w.reg.Deregister()
-			return nil, fmt.Errorf("window key of rank %d: %w", i, err)
+			return fmt.Errorf("window key of rank %d: %w", i, err)
 		}
 		w.rem[i], w.sizes[i] = rm, rm.Size()/w.esz
 	}
-	c.w.eng.Serve(1)
-	return w, nil
+	return nil
 }
 
 // Local is this rank's window memory.
