@@ -59,6 +59,9 @@ func Defaults(t *Test) Options {
 	if t.Name == "barrier" {
 		o.MinSize, o.MaxSize = 0, 0
 	}
+	if fixedSize(t) {
+		o.MinSize, o.MaxSize = 8, 8
+	}
 	return o
 }
 

@@ -9,7 +9,8 @@
  * usage: osu_mpx TEST -m MIN:MAX -i ITERS:ITERS_LARGE -x WARMUP:WARMUP_LARGE
  *                     -L LARGE_SIZE -W WINDOW
  * TEST: latency bw bibw mbw_mr allreduce reduce bcast allgather alltoall
- *       gather scatter barrier
+ *       gather scatter barrier put_latency get_latency put_bw get_bw
+ *       acc_latency fop_latency cas_latency
  */
 #include <mpi.h>
 #include <stdio.h>
@@ -26,22 +27,29 @@ enum family { LATENCY, BANDWIDTH, COLLECTIVE };
 struct test {
 	const char *name, *title;
 	enum family family;
-	int reduction, even, rate;
+	int reduction, even, rate, rma;
 };
 
 static const struct test tests[] = {
-	{"latency", "Latency Test", LATENCY, 0, 0, 0},
-	{"bw", "Bandwidth Test", BANDWIDTH, 0, 0, 0},
-	{"bibw", "Bi-Directional Bandwidth Test", BANDWIDTH, 0, 0, 0},
-	{"mbw_mr", "Multiple Bandwidth / Message Rate Test", BANDWIDTH, 0, 1, 1},
-	{"allreduce", "Allreduce Latency Test", COLLECTIVE, 1, 0, 0},
-	{"reduce", "Reduce Latency Test", COLLECTIVE, 1, 0, 0},
-	{"bcast", "Broadcast Latency Test", COLLECTIVE, 0, 0, 0},
-	{"allgather", "Allgather Latency Test", COLLECTIVE, 0, 0, 0},
-	{"alltoall", "All-to-All Personalized Exchange Latency Test", COLLECTIVE, 0, 0, 0},
-	{"gather", "Gather Latency Test", COLLECTIVE, 0, 0, 0},
-	{"scatter", "Scatter Latency Test", COLLECTIVE, 0, 0, 0},
-	{"barrier", "Barrier Latency Test", COLLECTIVE, 0, 0, 0},
+	{"latency", "Latency Test", LATENCY, 0, 0, 0, 0},
+	{"bw", "Bandwidth Test", BANDWIDTH, 0, 0, 0, 0},
+	{"bibw", "Bi-Directional Bandwidth Test", BANDWIDTH, 0, 0, 0, 0},
+	{"mbw_mr", "Multiple Bandwidth / Message Rate Test", BANDWIDTH, 0, 1, 1, 0},
+	{"allreduce", "Allreduce Latency Test", COLLECTIVE, 1, 0, 0, 0},
+	{"reduce", "Reduce Latency Test", COLLECTIVE, 1, 0, 0, 0},
+	{"bcast", "Broadcast Latency Test", COLLECTIVE, 0, 0, 0, 0},
+	{"allgather", "Allgather Latency Test", COLLECTIVE, 0, 0, 0, 0},
+	{"alltoall", "All-to-All Personalized Exchange Latency Test", COLLECTIVE, 0, 0, 0, 0},
+	{"gather", "Gather Latency Test", COLLECTIVE, 0, 0, 0, 0},
+	{"scatter", "Scatter Latency Test", COLLECTIVE, 0, 0, 0, 0},
+	{"barrier", "Barrier Latency Test", COLLECTIVE, 0, 0, 0, 0},
+	{"put_latency", "MPI_Put Latency Test", LATENCY, 0, 0, 0, 1},
+	{"get_latency", "MPI_Get Latency Test", LATENCY, 0, 0, 0, 1},
+	{"put_bw", "MPI_Put Bandwidth Test", BANDWIDTH, 0, 0, 0, 1},
+	{"get_bw", "MPI_Get Bandwidth Test", BANDWIDTH, 0, 0, 0, 1},
+	{"acc_latency", "MPI_Accumulate latency Test", LATENCY, 0, 0, 0, 1},
+	{"fop_latency", "MPI_Fetch_and_op latency Test", LATENCY, 0, 0, 0, 1},
+	{"cas_latency", "MPI_Compare_and_swap latency Test", LATENCY, 0, 0, 0, 1},
 };
 
 struct options {
@@ -229,6 +237,51 @@ static void collective(const struct test *t, const struct options *o, long size,
 	*iters_out = iters;
 }
 
+/* The one-sided tests, as package bench's onesided.go: rank 0 locks rank
+ * 1's window (shared) and issues one operation, or a window of them, per
+ * MPI_Win_flush; rank 1 waits in the barrier. Returns microseconds per
+ * flushed operation (latency) or MB/s (bandwidth). */
+static double rma(const struct test *t, const struct options *o, long size)
+{
+	MPI_Win win;
+	int iters, warmup, i, j, per = t->family == BANDWIDTH ? o->window : 1;
+	int fixed = strcmp(t->name, "fop_latency") == 0 || strcmp(t->name, "cas_latency") == 0;
+	long long one = 1, zero = 0, res;
+	double t0 = 0, elapsed = 0;
+	if (fixed && size != 8)
+		die("fop_latency and cas_latency move one 8-byte integer: -m 8:8 only");
+	schedule(o, size, &iters, &warmup);
+	touch(fixed ? 8 : size);
+	MPI_Win_create(rbuf, fixed ? 8 : size, 1, MPI_INFO_NULL, MPI_COMM_WORLD, &win);
+	if (rank == 0) {
+		MPI_Win_lock(MPI_LOCK_SHARED, 1, 0, win);
+		for (i = 0; i < iters + warmup; i++) {
+			if (i == warmup)
+				t0 = MPI_Wtime();
+			for (j = 0; j < per; j++) {
+				if (strncmp(t->name, "put", 3) == 0)
+					MPI_Put(sbuf, size, MPI_UNSIGNED_CHAR, 1, 0, size, MPI_UNSIGNED_CHAR, win);
+				else if (strncmp(t->name, "get", 3) == 0)
+					MPI_Get(sbuf, size, MPI_UNSIGNED_CHAR, 1, 0, size, MPI_UNSIGNED_CHAR, win);
+				else if (strcmp(t->name, "acc_latency") == 0)
+					MPI_Accumulate(sbuf, size, MPI_UNSIGNED_CHAR, 1, 0, size, MPI_UNSIGNED_CHAR, MPI_SUM, win);
+				else if (strcmp(t->name, "fop_latency") == 0)
+					MPI_Fetch_and_op(&one, &res, MPI_LONG_LONG, 1, 0, MPI_SUM, win);
+				else
+					MPI_Compare_and_swap(&one, &zero, &res, MPI_LONG_LONG, 1, 0, win);
+			}
+			MPI_Win_flush(1, win);
+		}
+		elapsed = MPI_Wtime() - t0;
+		MPI_Win_unlock(1, win);
+	}
+	MPI_Barrier(MPI_COMM_WORLD);
+	MPI_Win_free(&win);
+	if (t->family == BANDWIDTH)
+		return elapsed > 0 ? (double)iters * per * size / 1e6 / elapsed : 0;
+	return elapsed * 1e6 / iters;
+}
+
 static void header(const struct test *t)
 {
 	char lib[MPI_MAX_LIBRARY_VERSION_STRING], *nl;
@@ -260,12 +313,15 @@ static void run_size(const struct test *t, const struct options *o, long size)
 	int iters = 0;
 	switch (t->family) {
 	case LATENCY:
-		a = latency(o, size);
+		a = t->rma ? rma(t, o, size) : latency(o, size);
 		if (rank == 0)
 			printf("%-*ld%*.2f\n", SIZE_WIDTH, size, FIELD_WIDTH, a);
 		break;
 	case BANDWIDTH:
-		bandwidth(t, o, size, &a, &mx);
+		if (t->rma)
+			a = rma(t, o, size);
+		else
+			bandwidth(t, o, size, &a, &mx);
 		if (rank == 0 && t->rate)
 			printf("%-*ld%*.2f%*.2f\n", SIZE_WIDTH, size, FIELD_WIDTH, a, FIELD_WIDTH, mx);
 		else if (rank == 0)

@@ -11,7 +11,12 @@
 // exchange, and the sum of the field, which a periodic diffusion conserves,
 // is checked through Allreduce.
 //
-//	mpx run -n 4 ./examples/halo -nx 64 -ny 48
+// With -rma the ghost layers are filled one-sidedly instead: each rank
+// exposes its block in a comm.Window and, between two Fences, puts its
+// edges and corners straight into its neighbours' ghost cells. The
+// results are the same bits as with messages.
+//
+//	mpx run -n 4 ./examples/halo -nx 64 -ny 48 [-rma]
 package main
 
 import (
@@ -26,6 +31,7 @@ import (
 
 type config struct {
 	nx, ny, steps int
+	rma           bool // fill ghosts with one-sided Puts
 }
 
 // block is one rank's part of the field, with a ghost layer.
@@ -34,6 +40,7 @@ type block struct {
 	x0, y0 int // global coordinates of the first interior cell
 	w, h   int // interior size
 	u      []float64
+	win    *comm.Window[float64] // over u, with -rma
 }
 
 func (b *block) at(i, j int) *float64 { return &b.u[(j+1)*(b.w+2)+i+1] } // i, j from -1 to w, h
@@ -68,13 +75,72 @@ func newBlock(c *comm.Comm, cfg config) (*block, error) {
 			*b.at(i, j) = value(b.x0+i, b.y0+j, cfg.nx, cfg.ny)
 		}
 	}
+	if cfg.rma {
+		// Every block has the same shape, so a cell's index in u is the
+		// same on every rank: the Put displacements below are local ones.
+		if b.win, err = comm.NewWindow(cart, b.u); err != nil {
+			return nil, err
+		}
+	}
 	return b, nil
+}
+
+// index is the position of cell (i, j) in u, on any rank.
+func (b *block) index(i, j int) int { return (j+1)*(b.w+2) + i + 1 }
+
+// exchangeRMA fills the ghost layers of the neighbours: each rank puts
+// its edges and corners into the ghost cells that mirror them, between
+// two Fences (the first: the neighbours have finished reading their
+// ghosts; the second: every Put is in place).
+func (b *block) exchangeRMA() error {
+	if err := b.win.Fence(); err != nil {
+		return err
+	}
+	dims := b.cart.Dims()
+	co, err := b.cart.Coords(b.cart.Rank())
+	if err != nil {
+		return err
+	}
+	put := func(dx, dy, si, sj, ti, tj, n, stride int) error {
+		peer, err := b.cart.RankOf([]int{(co[0] + dx + dims[0]) % dims[0], (co[1] + dy + dims[1]) % dims[1]})
+		if err != nil {
+			return err
+		}
+		if stride == 1 { // a row: one Put
+			return b.win.Put(b.u[b.index(si, sj):b.index(si, sj)+n], peer, b.index(ti, tj))
+		}
+		for k := 0; k < n; k++ { // a column: one element per row
+			if err := b.win.Put(b.u[b.index(si, sj+k):b.index(si, sj+k)+1], peer, b.index(ti, tj+k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	steps := []struct{ dx, dy, si, sj, ti, tj, n, stride int }{
+		{-1, 0, 0, 0, b.w, 0, b.h, 0},      // my first column: -x's right ghost column
+		{1, 0, b.w - 1, 0, -1, 0, b.h, 0},  // my last column: +x's left ghost column
+		{0, -1, 0, 0, 0, b.h, b.w, 1},      // my first row: -y's top ghost row
+		{0, 1, 0, b.h - 1, 0, -1, b.w, 1},  // my last row: +y's bottom ghost row
+		{-1, -1, 0, 0, b.w, b.h, 1, 1},     // corners, to the diagonal neighbours
+		{1, -1, b.w - 1, 0, -1, b.h, 1, 1}, // (the opposite corner of theirs)
+		{-1, 1, 0, b.h - 1, b.w, -1, 1, 1},
+		{1, 1, b.w - 1, b.h - 1, -1, -1, 1, 1},
+	}
+	for _, s := range steps {
+		if err := put(s.dx, s.dy, s.si, s.sj, s.ti, s.tj, s.n, s.stride); err != nil {
+			return err
+		}
+	}
+	return b.win.Fence()
 }
 
 // exchange fills the ghost layer: edges by NeighborAlltoall (blocks in
 // the order -x, +x, -y, +y, each of the longer side's length), corners by
 // point-to-point with the diagonal neighbours.
 func (b *block) exchange() error {
+	if b.win != nil {
+		return b.exchangeRMA()
+	}
 	n := max(b.w, b.h)
 	send, recv := make([]float64, 4*n), make([]float64, 4*n)
 	for j := 0; j < b.h; j++ {
@@ -169,7 +235,7 @@ func (b *block) sweep() error {
 			next[(j+1)*(b.w+2)+i+1] = c + k*(*b.at(i-1, j)+*b.at(i+1, j)+*b.at(i, j-1)+*b.at(i, j+1)-4*c)
 		}
 	}
-	b.u = next
+	copy(b.u, next) // in place: a window exposes u
 	return nil
 }
 
@@ -216,6 +282,9 @@ func run(c *comm.Comm, cfg config) (result, error) {
 	if d := math.Abs(res.sum - res.sum0); d > 1e-9*float64(cfg.nx*cfg.ny) {
 		return res, fmt.Errorf("sum of the field drifted by %g over %d steps: a halo went wrong", d, cfg.steps)
 	}
+	if b.win != nil {
+		return res, b.win.Free()
+	}
 	return res, nil
 }
 
@@ -224,6 +293,7 @@ func main() {
 	flag.IntVar(&cfg.nx, "nx", 64, "global grid width")
 	flag.IntVar(&cfg.ny, "ny", 48, "global grid height")
 	flag.IntVar(&cfg.steps, "steps", 100, "Jacobi sweeps after the checked exchange")
+	flag.BoolVar(&cfg.rma, "rma", false, "fill the ghost layers with one-sided Puts into the neighbours' windows")
 	flag.Parse()
 	if cfg.nx < 1 || cfg.ny < 1 || cfg.steps < 0 {
 		fmt.Fprintf(os.Stderr, "halo: -nx %d -ny %d -steps %d: want positive sizes and steps >= 0\n", cfg.nx, cfg.ny, cfg.steps)
@@ -244,8 +314,12 @@ func main() {
 		os.Exit(2)
 	}
 	if w.Rank() == 0 {
-		fmt.Printf("halo: %d×%d periodic grid on %d ranks: every ghost cell matches its owner; sum %.12f conserved over %d sweeps (drift %.2g): ok\n",
-			cfg.nx, cfg.ny, w.Size(), res.sum, cfg.steps, math.Abs(res.sum-res.sum0))
+		mode := "messages"
+		if cfg.rma {
+			mode = "one-sided puts"
+		}
+		fmt.Printf("halo: %d×%d periodic grid on %d ranks, ghosts by %s: every ghost cell matches its owner; sum %.12f conserved over %d sweeps (drift %.2g): ok\n",
+			cfg.nx, cfg.ny, w.Size(), mode, res.sum, cfg.steps, math.Abs(res.sum-res.sum0))
 	}
 	if err := w.Finalize(); err != nil {
 		fmt.Fprintln(os.Stderr, "halo:", err)

@@ -116,6 +116,8 @@ type Engine struct {
 	pendMu     sync.Mutex
 	pending    []func() // rendezvous steps deferred from a handler, run by pollers
 	hasPending atomic.Bool
+
+	rma atomic.Pointer[rmaHandler] // KindRMA frames go here (rma.go)
 }
 
 // later runs fn outside the transport's receive context: a handler that
@@ -564,6 +566,10 @@ func (e *Engine) Alloc(h *transport.Header) []byte {
 		if r != nil && h.Seq+h.Len <= uint64(r.size) {
 			return r.buf[h.Seq : h.Seq+h.Len]
 		}
+	case transport.KindRMA:
+		if rh := e.rmaHandler(); rh != nil {
+			return rh.Alloc(h)
+		}
 	}
 	// An RTS descriptor, or data for a receive that is gone: rare, small or
 	// discarded, so not pooled.
@@ -643,6 +649,10 @@ func (e *Engine) Deliver(h *transport.Header, payload []byte) {
 		}
 	case transport.KindCredit:
 		e.used[h.Source].Add(-int64(h.RReq))
+	case transport.KindRMA:
+		if rh := e.rmaHandler(); rh != nil {
+			rh.Deliver(h, payload)
+		}
 	case transport.KindFin:
 		e.mu.Lock()
 		r := e.sends[h.SReq]
@@ -739,6 +749,7 @@ func (e *Engine) Fail(peer int, err error) {
 	for _, r := range victims {
 		r.finish(ferr)
 	}
+	e.failRMA(peer, ferr)
 }
 
 // Iprobe reports whether a message matching (ctx, src, tag) has arrived.
@@ -821,6 +832,7 @@ func (e *Engine) Close() {
 	for _, r := range victims {
 		r.finish(ErrClosed)
 	}
+	e.failRMA(AllPeers, ErrClosed)
 }
 
 // selfEndpoint carries a rank's messages to itself through its own handler.
