@@ -507,6 +507,19 @@ func (l *lockState) admit() []func([]byte, error) {
 // every operation issued to that rank's window before the other ranks'
 // Fence is visible in it.
 func (w *Window[T]) Fence() error {
+	err := w.completeAll()
+	if err == nil {
+		w.mu.Lock()
+		w.fence = true
+		w.mu.Unlock()
+	}
+	return w.fail("win fence", -1, err)
+}
+
+// completeAll is the collective step Fence and Free share: this rank's
+// operations complete at their targets, then every rank waits for the
+// others to have done the same.
+func (w *Window[T]) completeAll() error {
 	err := w.sync(false)
 	if err == nil {
 		err = w.flushAll()
@@ -514,12 +527,7 @@ func (w *Window[T]) Fence() error {
 	if err == nil {
 		err = Barrier(w.c)
 	}
-	if err == nil {
-		w.mu.Lock()
-		w.fence = true
-		w.mu.Unlock()
-	}
-	return w.fail("win fence", -1, err)
+	return err
 }
 
 // sync checks that the window is alive and, for a call that must not
@@ -684,13 +692,7 @@ func (w *Window[T]) flushAll() error {
 // waits until every rank has, and withdraws the memory; later calls on
 // the window fail with ErrFreed. The memory stays the caller's.
 func (w *Window[T]) Free() error {
-	err := w.sync(false)
-	if err == nil {
-		err = w.flushAll()
-	}
-	if err == nil {
-		err = Barrier(w.c)
-	}
+	err := w.completeAll()
 	if err == nil {
 		w.mu.Lock()
 		w.freed = true
