@@ -104,6 +104,7 @@ type segment struct {
 	// mapped (the name may be gone by then), and that ring's mapping.
 	fd      int
 	ringMem []byte
+	inArena bool // the header lies in the transport's reservation
 }
 
 func roundUp(n, to int) int { return (n + to - 1) / to * to }
@@ -223,8 +224,10 @@ func createSegment(name string, rank, pid int, slots []int, ncells, cellSize int
 }
 
 // openSegment maps the header of a peer's segment, checks it, and keeps
-// the file open for mapRing.
-func openSegment(name string) (*segment, error) {
+// the file open for mapRing. A header of len(at) bytes is mapped over at,
+// part of a reservation that is unmapped as a whole: one munmap (and one
+// TLB shootdown) for all of a rank's peers instead of one each.
+func openSegment(name string, at []byte) (*segment, error) {
 	path := filepath.Join(shmDir, name)
 	fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
 	if err != nil {
@@ -252,16 +255,28 @@ func openSegment(name string) (*segment, error) {
 	if int64(hdrSize) > st.Size {
 		return fail(fmt.Errorf("size %d, shorter than its %d-byte header", st.Size, hdrSize))
 	}
-	mem, err := unix.Mmap(fd, 0, hdrSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	var mem []byte
+	inArena := len(at) == hdrSize
+	if inArena {
+		// MAP_POPULATE: the pages are read at once, so faulting them in one
+		// by one is spared.
+		var p unsafe.Pointer
+		p, err = unix.MmapPtr(fd, 0, unsafe.Pointer(&at[0]), uintptr(hdrSize), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_FIXED|unix.MAP_POPULATE)
+		mem = unsafe.Slice((*byte)(p), hdrSize)
+	} else {
+		mem, err = unix.Mmap(fd, 0, hdrSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_POPULATE)
+	}
 	if err != nil {
 		return fail(fmt.Errorf("mapping the header: %w", err))
 	}
 	s, err := parseHeader(mem, st.Size)
 	if err != nil {
-		unix.Munmap(mem)
+		if !inArena {
+			unix.Munmap(mem)
+		}
 		return fail(err)
 	}
-	s.mem, s.name, s.fd = mem, name, fd
+	s.mem, s.name, s.fd, s.inArena = mem, name, fd, inArena
 	return s, nil
 }
 
@@ -324,7 +339,10 @@ func (s *segment) unmap() error {
 		unix.Close(s.fd)
 		s.fd = -1
 	}
-	return errors.Join(append(errs, unix.Munmap(s.mem))...)
+	if !s.inArena {
+		errs = append(errs, unix.Munmap(s.mem))
+	}
+	return errors.Join(errs...)
 }
 func (s *segment) path() string   { return filepath.Join(shmDir, s.name) }
 func (s *segment) closed() bool   { return atomic.LoadUint32(s.u32(offClosed)) != 0 }

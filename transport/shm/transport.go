@@ -107,6 +107,7 @@ type Transport struct {
 
 	in    []*consumer // per slot of this rank's segment
 	pend  []*uint64   // the words of this segment's pending bitmap
+	arena []byte      // reservation holding the peers' headers, guarded by mu
 	peers []*peer     // by world rank; nil for ranks on other nodes
 
 	mu      sync.Mutex // connecting; watch list
@@ -377,6 +378,50 @@ func (t *Transport) ConnectAll(peers map[int]string) error {
 	return nil
 }
 
+// arenaSlot is where rank's segment header is mapped: a slot of a
+// reservation made at the first call, of one header (as long as this
+// rank's own) per local peer. Nil, for a separate mapping, if the
+// reservation fails. The caller holds t.mu.
+func (t *Transport) arenaSlot(rank int) []byte {
+	if t.arena == nil {
+		mem, err := unix.Mmap(-1, 0, len(t.seg.slots)*t.seg.hdrSize, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+		if err != nil {
+			return nil
+		}
+		t.arena = mem
+	}
+	slot := t.seg.slotOf(rank)
+	return t.arena[slot*t.seg.hdrSize : (slot+1)*t.seg.hdrSize]
+}
+
+// ConnectLocal opens, by name, the segment of every rank in ranks that made
+// one, as ConnectAll does, and returns the business card of each of those
+// (this rank's included): the job's key-value service need not carry N
+// cards to each of N ranks. A rank without a segment (one that fell back
+// to another transport) is left out; any other failure is an error. Call
+// it once every rank of the node has called New (after a fence).
+func (t *Transport) ConnectLocal(ranks []int) (map[int]string, error) {
+	if !t.enter() {
+		return nil, transport.ErrClosed
+	}
+	defer t.exit()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cards := make(map[int]string, len(ranks))
+	for _, r := range ranks {
+		a := Addr{Segment: SegmentName(t.jobID, r)}
+		out, err := t.attachAddrLocked(r, a, a.Segment)
+		if err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				continue
+			}
+			return nil, err
+		}
+		cards[r] = Addr{Segment: out.name, Pid: out.pid()}.String()
+	}
+	return cards, nil
+}
+
 // Seal removes this rank's segment name from /dev/shm; the mappings of
 // every rank that opened it stay valid. Call it once every local rank has
 // connected (after ConnectAll and a job-wide fence): later opens fail.
@@ -421,17 +466,26 @@ func (t *Transport) Endpoint(peer int, addr string) (transport.Endpoint, error) 
 // attachLocked opens peer's segment and checks that it is the peer's, once.
 // The caller holds t.mu.
 func (t *Transport) attachLocked(rank int, addr string) (*segment, error) {
-	if rank < 0 || rank >= t.size || t.peers[rank] == nil {
-		return nil, fmt.Errorf("shm: rank %d is not on this node (local ranks %v)", rank, t.seg.slots)
-	}
-	p := t.peers[rank]
 	a, err := ParseAddr(addr)
 	if err != nil {
 		return nil, err
 	}
+	return t.attachAddrLocked(rank, a, addr)
+}
+
+// attachAddrLocked is attachLocked of a parsed address; a zero Pid takes
+// the pid the segment's header records (its tag proves the secret).
+func (t *Transport) attachAddrLocked(rank int, a Addr, addr string) (*segment, error) {
+	if rank < 0 || rank >= t.size || t.peers[rank] == nil {
+		return nil, fmt.Errorf("shm: rank %d is not on this node (local ranks %v)", rank, t.seg.slots)
+	}
+	p := t.peers[rank]
+	if a.Pid == 0 && rank == t.rank {
+		a.Pid = t.pid
+	}
 	perr := func(err error) error { return &transport.PeerError{Op: "dial", Peer: rank, Addr: addr, Err: err} }
 	if out := p.out.Load(); out != nil {
-		if out.name != a.Segment || out.pid() != a.Pid {
+		if out.name != a.Segment || a.Pid != 0 && out.pid() != a.Pid {
 			return nil, perr(fmt.Errorf("segment %s of pid %d is attached already", out.name, out.pid()))
 		}
 		return out, nil
@@ -443,7 +497,7 @@ func (t *Transport) attachLocked(rank int, addr string) (*segment, error) {
 		p.out.Store(t.seg)
 		return t.seg, nil
 	}
-	out, err := openSegment(a.Segment)
+	out, err := openSegment(a.Segment, t.arenaSlot(rank))
 	if err != nil {
 		return nil, perr(err)
 	}
@@ -451,7 +505,10 @@ func (t *Transport) attachLocked(rank int, addr string) (*segment, error) {
 		out.unmap()
 		return nil, perr(err)
 	}
-	if out.rank() != rank || out.pid() != a.Pid {
+	if a.Pid == 0 {
+		a.Pid = out.pid()
+	}
+	if out.rank() != rank || out.pid() != a.Pid || a.Pid <= 0 {
 		return bad(fmt.Errorf("segment belongs to rank %d pid %d", out.rank(), out.pid()))
 	}
 	if !hmac.Equal(out.tag(), segmentTag(t.secret, t.jobID, rank)) {
@@ -793,6 +850,12 @@ func (t *Transport) Close() error {
 			unix.Close(p.pidfd)
 			p.pidfd = -1
 		}
+	}
+	if t.arena != nil {
+		if err := unix.Munmap(t.arena); err != nil {
+			errs = append(errs, fmt.Errorf("shm: unmapping the peers' headers: %w", err))
+		}
+		t.arena = nil
 	}
 	t.mu.Unlock()
 	if err := unix.Unlink(t.seg.path()); err != nil && !errors.Is(err, unix.ENOENT) {

@@ -564,7 +564,7 @@ func TestAuthentication(t *testing.T) {
 		t.Errorf("Endpoint to a segment made with another secret: %v, want ErrAuth", err)
 	}
 	// ...nor write frames that are accepted: forge its ring claim.
-	seg, err := openSegment(SegmentName(g.job, 1))
+	seg, err := openSegment(SegmentName(g.job, 1), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
