@@ -142,12 +142,21 @@ func ringFixture(rec transport.Handler) (*Transport, *producer) {
 }
 
 // boundedAlloc refuses (with a buffer of the wrong length, which the
-// transport reports as a failure) payloads over 1 MiB, so that fuzzed
-// lengths do not exhaust memory.
+// transport reports as a failure) payloads over fuzzMaxPayload: a fuzzed
+// length must not cost the fuzzer a large allocation per input (the ring
+// of 8 cells never carries more than a few hundred bytes of one anyway).
 type boundedAlloc struct{ *transporttest.Recorder }
 
+// fuzzMaxPayload bounds the payload boundedAlloc hands out, and
+// fuzzMaxCells the cells one FuzzRing input writes: inputs stay cheap to
+// run, and to minimize.
+const (
+	fuzzMaxPayload = 16 << 10
+	fuzzMaxCells   = 64
+)
+
 func (b boundedAlloc) Alloc(h *transport.Header) []byte {
-	if h.PayloadLen() > 1<<20 {
+	if h.PayloadLen() > fuzzMaxPayload {
 		return nil
 	}
 	return b.Recorder.Alloc(h)
@@ -190,6 +199,7 @@ func FuzzRing(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, cells []byte) {
+		cells = cells[:min(len(cells), fuzzMaxCells*128)]
 		rec := transporttest.NewRecorder()
 		tr, p := ringFixture(boundedAlloc{rec})
 		c := tr.peers[0].in
