@@ -3,8 +3,11 @@
 // one kernel copy (cross-memory attach, process_vm_readv).
 //
 // Each rank creates one inbound segment, /dev/shm/mpx-<jobid>-<rank>,
-// holding a single-producer single-consumer ring per local sender and a
-// doorbell word. A sender writes a frame into its ring in the receiver's
+// holding a single-producer single-consumer ring per local sender (each
+// cut down, with many local ranks, so that all fit in shm_segment_size), a
+// bitmap in which senders mark the rings they wrote, and a doorbell word.
+// A poll reads the bitmap, not every ring; a rank maps its peers' headers
+// when it connects and its ring in a peer's segment when it first sends. A sender writes a frame into its ring in the receiver's
 // segment, one cell for a small frame (header and payload inline) or a
 // series of cells that the receiver copies out while the rest is written.
 // Frames are delivered only when the receiver polls (transport.Poller):
