@@ -200,17 +200,11 @@ func (rt *Runtime) startShm(h transport.Handler) error {
 		return fmt.Errorf("shared-memory wire-up fence: %w", err)
 	}
 	if rt.shm != nil {
-		rt.local = map[int]string{}
-		for _, r := range local {
-			b, err := rt.kv.Get(shmKey(r))
-			if err != nil {
-				return err
-			}
-			if len(b) > 0 {
-				rt.local[r] = string(b)
-			}
-		}
-		if err := rt.shm.ConnectAll(rt.local); err != nil {
+		// Segments are found by name rather than by N key-value lookups
+		// per rank, which cost more than the rest of the set-up at a few
+		// hundred ranks.
+		var err error
+		if rt.local, err = rt.shm.ConnectLocal(local); err != nil {
 			return err
 		}
 	}

@@ -77,7 +77,7 @@ func (e *endpoint) send(h *transport.Header, payload []byte) error {
 	h.Encode(c[cellHdr:firstRoom])
 	take := copy(c[firstRoom:], payload)
 	e.prod.publish(c, take)
-	e.out.wakeOwner()
+	e.out.notify(e.prod.pendp, e.prod.pendBit)
 	for off := take; off < len(payload); {
 		if c = e.prod.cell(); c == nil {
 			var err error
@@ -89,7 +89,7 @@ func (e *endpoint) send(h *transport.Header, payload []byte) error {
 		}
 		take = copy(c[cellHdr:], payload[off:])
 		e.prod.publish(c, take)
-		e.out.wakeOwner()
+		e.out.notify(e.prod.pendp, e.prod.pendBit)
 		off += take
 	}
 	return nil

@@ -33,10 +33,12 @@ type producer struct {
 	head     uint64 // last head read from the consumer
 	headp    *uint64
 	waitp    *uint64 // waitSpace: while the sender sleeps on a full ring, 1 + the head it waits for
+	pendp    *uint64 // the receiver's bitmap word holding this ring's bit
+	pendBit  uint64
 }
 
-func newProducer(seg *segment, slot int) producer {
-	r := seg.ring(slot)
+// newProducer makes the producer of ring r, slot's ring of seg.
+func newProducer(seg *segment, slot int, r []byte) producer {
 	headp := (*uint64)(unsafe.Pointer(&r[rOffHead]))
 	// A ring is written by one endpoint for the life of the job, so the
 	// consumer's head is where this producer starts.
@@ -45,6 +47,7 @@ func newProducer(seg *segment, slot int) producer {
 		ring: r, ncells: seg.ncells, cellSize: seg.cellSize,
 		headp: headp, waitp: (*uint64)(unsafe.Pointer(&r[rOffWaitSpace])),
 		tail: tail, head: tail, idx: int(tail % uint64(seg.ncells)),
+		pendp: seg.pendingWord(slot), pendBit: 1 << (slot % 64),
 	}
 }
 
@@ -106,7 +109,8 @@ func newConsumer(t *Transport, seg *segment, slot int, p *peer) *consumer {
 	}
 }
 
-// pending tells, without the lock, whether a cell waits to be read.
+// pending tells, without the lock, whether a cell waits to be read: a poll
+// reads the bitmap instead, this tells whether a drained ring has more.
 func (c *consumer) pending() bool {
 	h := atomic.LoadUint64(c.headp)
 	off := ringCtl + int(h&uint64(c.ncells-1))*c.cellSize

@@ -3,8 +3,11 @@
 // one kernel copy (cross-memory attach, process_vm_readv).
 //
 // Each rank creates one inbound segment, /dev/shm/mpx-<jobid>-<rank>,
-// holding a single-producer single-consumer ring per local sender and a
-// doorbell word. A sender writes a frame into its ring in the receiver's
+// holding a single-producer single-consumer ring per local sender (each
+// cut down, with many local ranks, so that all fit in shm_segment_size), a
+// bitmap in which senders mark the rings they wrote, and a doorbell word.
+// A poll reads the bitmap, not every ring; a rank maps its peers' headers
+// when it connects and its ring in a peer's segment when it first sends. A sender writes a frame into its ring in the receiver's
 // segment, one cell for a small frame (header and payload inline) or a
 // series of cells that the receiver copies out while the rest is written.
 // Frames are delivered only when the receiver polls (transport.Poller):
@@ -42,6 +45,8 @@ var (
 		"bytes of each per-sender ring in a rank's shared-memory segment")
 	cellSizeParam = param.NewSize("shm_cell_size", 4<<10,
 		"bytes of one shared-memory ring cell; frames up to a cell minus 56 bytes move in one cell, larger ones in fragments")
+	segmentSizeParam = param.NewSize("shm_segment_size", 8<<20,
+		"bytes of all the inbound rings of one rank's shared-memory segment, at most: with many ranks on a node each ring is cut down to fit, to no fewer than 8 cells")
 	singleCopyParam = param.NewEnum("shm_single_copy", "auto", []string{"auto", "cma", "copy"},
 		"large shared-memory messages: cma (process_vm_readv, one copy), copy (pipelined through the rings), auto (cma where the kernel allows it)")
 )
@@ -77,6 +82,10 @@ type Config struct {
 	// CellSize is the bytes of one cell, a multiple of 64 of at least 128;
 	// zero means the shm_cell_size parameter.
 	CellSize int
+	// SegmentSize bounds the bytes of all rings together: with many local
+	// peers each ring gets fewer cells, down to minScaledCells. Zero means
+	// the shm_segment_size parameter.
+	SegmentSize int
 	// SingleCopy is "auto", "cma" or "copy"; empty means the
 	// shm_single_copy parameter.
 	SingleCopy string
@@ -100,6 +109,8 @@ type Transport struct {
 	probe      []byte
 
 	in    []*consumer // per slot of this rank's segment
+	pend  []*uint64   // the words of this segment's pending bitmap
+	arena []byte      // reservation holding the peers' headers, guarded by mu
 	peers []*peer     // by world rank; nil for ranks on other nodes
 
 	mu      sync.Mutex // connecting; watch list
@@ -205,6 +216,14 @@ func New(cfg Config) (*Transport, error) {
 	local = slices.Clone(local)
 	sort.Ints(local)
 	local = slices.Compact(local)
+	segSize := cfg.SegmentSize
+	if segSize == 0 {
+		segSize = segmentSizeParam.Get()
+	}
+	if segSize < 0 {
+		return nil, fmt.Errorf("shm: segment size %d is negative (shm_segment_size)", segSize)
+	}
+	ncells = scaledCells(ncells, cellSize, len(local), segSize)
 	if len(local) > maxSlots {
 		return nil, fmt.Errorf("shm: %d local ranks, at most %d", len(local), maxSlots)
 	}
@@ -252,6 +271,9 @@ func New(cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	t.seg = seg
+	for w := range bitmapWords(len(local)) {
+		t.pend = append(t.pend, seg.pendingWord(64*w))
+	}
 	t.in = make([]*consumer, len(local))
 	for slot, r := range local {
 		p := &peer{rank: r, pidfd: -1}
@@ -261,6 +283,25 @@ func New(cfg Config) (*Transport, error) {
 	}
 	t.lastCheck.Store(time.Now().UnixNano())
 	return t, nil
+}
+
+// minScaledCells is the fewest cells shm_segment_size cuts a ring down to:
+// enough for an eager message of four cells to stream through half a ring.
+const minScaledCells = 8
+
+// scaledCells is the cells of each of nrings rings of cellSize-byte cells,
+// ncells unless that many exceed segSize bytes together: then the largest
+// power of two that fits, but not below minScaledCells (or ncells if less).
+// Every rank on a node has as many local peers, so all agree.
+func scaledCells(ncells, cellSize, nrings, segSize int) int {
+	fit := segSize / max(nrings*cellSize, 1)
+	if fit >= ncells {
+		return ncells
+	}
+	if fit < minScaledCells {
+		return min(ncells, minScaledCells)
+	}
+	return 1 << (bits.Len(uint(fit)) - 1)
 }
 
 // Name is "shm".
@@ -316,8 +357,10 @@ func (t *Transport) enter() bool {
 func (t *Transport) exit() { t.users.Add(-1) }
 
 // ConnectAll opens the segment of every local peer in peers (world rank to
-// business card) now, so that Seal may remove the names afterwards. Ranks
-// not on this node are an error; this rank itself is accepted and ignored.
+// business card) now, so that Seal may remove the names afterwards: it
+// checks and maps each one's header and keeps the file open, and maps this
+// rank's ring in it when Endpoint is first asked for that peer. Ranks not
+// on this node are an error; this rank itself is accepted and ignored.
 func (t *Transport) ConnectAll(peers map[int]string) error {
 	if !t.enter() {
 		return transport.ErrClosed
@@ -331,11 +374,55 @@ func (t *Transport) ConnectAll(peers map[int]string) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, r := range ranks {
-		if _, err := t.connectLocked(r, peers[r]); err != nil {
+		if _, err := t.attachLocked(r, peers[r]); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// arenaSlot is where rank's segment header is mapped: a slot of a
+// reservation made at the first call, of one header (as long as this
+// rank's own) per local peer. Nil, for a separate mapping, if the
+// reservation fails. The caller holds t.mu.
+func (t *Transport) arenaSlot(rank int) []byte {
+	if t.arena == nil {
+		mem, err := unix.Mmap(-1, 0, len(t.seg.slots)*t.seg.hdrSize, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+		if err != nil {
+			return nil
+		}
+		t.arena = mem
+	}
+	slot := t.seg.slotOf(rank)
+	return t.arena[slot*t.seg.hdrSize : (slot+1)*t.seg.hdrSize]
+}
+
+// ConnectLocal opens, by name, the segment of every rank in ranks that made
+// one, as ConnectAll does, and returns the business card of each of those
+// (this rank's included): the job's key-value service need not carry N
+// cards to each of N ranks. A rank without a segment (one that fell back
+// to another transport) is left out; any other failure is an error. Call
+// it once every rank of the node has called New (after a fence).
+func (t *Transport) ConnectLocal(ranks []int) (map[int]string, error) {
+	if !t.enter() {
+		return nil, transport.ErrClosed
+	}
+	defer t.exit()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cards := make(map[int]string, len(ranks))
+	for _, r := range ranks {
+		a := Addr{Segment: SegmentName(t.jobID, r)}
+		out, err := t.attachAddrLocked(r, a, a.Segment)
+		if err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				continue
+			}
+			return nil, err
+		}
+		cards[r] = Addr{Segment: out.name, Pid: out.pid()}.String()
+	}
+	return cards, nil
 }
 
 // Seal removes this rank's segment name from /dev/shm; the mappings of
@@ -379,75 +466,109 @@ func (t *Transport) Endpoint(peer int, addr string) (transport.Endpoint, error) 
 	return e.iface, nil
 }
 
-// connectLocked opens peer's segment, claims this rank's ring in it and
-// makes the endpoint. The caller holds t.mu.
-func (t *Transport) connectLocked(rank int, addr string) (*endpoint, error) {
-	if rank < 0 || rank >= t.size || t.peers[rank] == nil {
-		return nil, fmt.Errorf("shm: rank %d is not on this node (local ranks %v)", rank, t.seg.slots)
-	}
-	p := t.peers[rank]
-	if e := p.ep.Load(); e != nil {
-		return e, nil
-	}
+// attachLocked opens peer's segment and checks that it is the peer's, once.
+// The caller holds t.mu.
+func (t *Transport) attachLocked(rank int, addr string) (*segment, error) {
 	a, err := ParseAddr(addr)
 	if err != nil {
 		return nil, err
 	}
-	perr := func(err error) error { return &transport.PeerError{Op: "dial", Peer: rank, Addr: addr, Err: err} }
-	out := t.seg
-	if rank != t.rank {
-		if out, err = openSegment(a.Segment); err != nil {
-			return nil, perr(err)
-		}
-	} else if a.Segment != t.seg.name || a.Pid != t.pid {
-		return nil, perr(errors.New("address of this rank is not this transport's"))
+	return t.attachAddrLocked(rank, a, addr)
+}
+
+// attachAddrLocked is attachLocked of a parsed address; a zero Pid takes
+// the pid the segment's header records (its tag proves the secret).
+func (t *Transport) attachAddrLocked(rank int, a Addr, addr string) (*segment, error) {
+	if rank < 0 || rank >= t.size || t.peers[rank] == nil {
+		return nil, fmt.Errorf("shm: rank %d is not on this node (local ranks %v)", rank, t.seg.slots)
 	}
-	bad := func(err error) (*endpoint, error) {
-		if out != t.seg {
-			out.unmap()
+	p := t.peers[rank]
+	if a.Pid == 0 && rank == t.rank {
+		a.Pid = t.pid
+	}
+	perr := func(err error) error { return &transport.PeerError{Op: "dial", Peer: rank, Addr: addr, Err: err} }
+	if out := p.out.Load(); out != nil {
+		if out.name != a.Segment || a.Pid != 0 && out.pid() != a.Pid {
+			return nil, perr(fmt.Errorf("segment %s of pid %d is attached already", out.name, out.pid()))
 		}
+		return out, nil
+	}
+	if rank == t.rank {
+		if a.Segment != t.seg.name || a.Pid != t.pid {
+			return nil, perr(errors.New("address of this rank is not this transport's"))
+		}
+		p.out.Store(t.seg)
+		return t.seg, nil
+	}
+	out, err := openSegment(a.Segment, t.arenaSlot(rank))
+	if err != nil {
 		return nil, perr(err)
 	}
-	if out.rank() != rank || out.pid() != a.Pid {
+	bad := func(err error) (*segment, error) {
+		out.unmap()
+		return nil, perr(err)
+	}
+	if a.Pid == 0 {
+		a.Pid = out.pid()
+	}
+	if out.rank() != rank || out.pid() != a.Pid || a.Pid <= 0 {
 		return bad(fmt.Errorf("segment belongs to rank %d pid %d", out.rank(), out.pid()))
 	}
 	if !hmac.Equal(out.tag(), segmentTag(t.secret, t.jobID, rank)) {
 		return bad(fmt.Errorf("%w: segment's owner does not know the job secret", transport.ErrAuth))
 	}
-	slot := out.slotOf(t.rank)
-	if slot < 0 {
+	if out.slotOf(t.rank) < 0 {
 		return bad(fmt.Errorf("segment has no ring for rank %d (local peers %v disagree)", t.rank, out.slots))
 	}
-	r := out.ring(slot)
+	// The last local peer to open a segment removes its name: from then
+	// on no file is left behind even if every rank is killed.
+	if int(atomic.AddUint32(out.u32(offOpened), 1)) == len(out.slots)-1 {
+		unix.Unlink(out.path())
+	}
+	p.out.Store(out)
+	p.learnPidLocked(t, a.Pid)
+	return out, nil
+}
+
+// connectLocked attaches peer's segment if need be, claims this rank's ring
+// in it and makes the endpoint. The caller holds t.mu.
+func (t *Transport) connectLocked(rank int, addr string) (*endpoint, error) {
+	out, err := t.attachLocked(rank, addr)
+	if err != nil {
+		return nil, err
+	}
+	p := t.peers[rank]
+	if e := p.ep.Load(); e != nil {
+		return e, nil
+	}
+	perr := func(err error) error { return &transport.PeerError{Op: "dial", Peer: rank, Addr: addr, Err: err} }
+	slot := out.slotOf(t.rank)
+	var r []byte
+	if out == t.seg {
+		r = out.ring(slot)
+	} else if r, err = out.mapRing(slot); err != nil {
+		return nil, perr(err)
+	}
 	if atomic.LoadUint32((*uint32)(unsafe.Pointer(&r[rOffReady]))) != 0 {
-		return bad(fmt.Errorf("ring for rank %d already claimed", t.rank))
+		return nil, perr(fmt.Errorf("ring for rank %d already claimed", t.rank))
 	}
 	// Can each side read the other's memory? This side finds out by reading
 	// the owner's probe; the owner finds out the same way when it connects
 	// here, and leaves its verdict in its ring of this segment.
 	verdict := uint32(cmaFailed)
-	if t.cma && (rank == t.rank || t.readProbe(a.Pid, out) == nil) {
+	if t.cma && (rank == t.rank || t.readProbe(out.pid(), out) == nil) {
 		verdict = cmaOK
 	}
 	copy(r[rOffTag:rOffTag+tagSize], producerTag(t.secret, t.jobID, t.rank, rank))
 	*(*uint64)(unsafe.Pointer(&r[rOffPid])) = uint64(t.pid)
 	atomic.StoreUint32((*uint32)(unsafe.Pointer(&r[rOffCMA])), verdict)
 	atomic.StoreUint32((*uint32)(unsafe.Pointer(&r[rOffReady])), 1)
-	if rank != t.rank {
-		// The last local peer to open a segment removes its name: from
-		// then on no file is left behind even if every rank is killed.
-		if int(atomic.AddUint32(out.u32(offOpened), 1)) == len(out.slots)-1 {
-			unix.Unlink(out.path())
-		}
-	}
-	e := &endpoint{t: t, p: p, out: out, prod: newProducer(out, slot)}
+	e := &endpoint{t: t, p: p, out: out, prod: newProducer(out, slot, r)}
 	e.iface = e
 	if t.cmaForced || verdict == cmaOK && t.peerReadsUs(p) {
 		e.iface = &cmaEndpoint{e}
 	}
-	p.out.Store(out)
 	p.ep.Store(e)
-	p.learnPidLocked(t, a.Pid)
 	return e, nil
 }
 
@@ -490,13 +611,34 @@ const exitCheckEvery = 100 * time.Millisecond
 
 func (t *Transport) poll() bool {
 	got := false
-	for _, c := range t.in {
-		// Look before locking: most rings are empty most of the time.
-		if c.pending() && c.mu.TryLock() {
+	for w, word := range t.pend {
+		// Look before swapping: most words are zero most of the time, and
+		// a load leaves the line shared with the senders.
+		if atomic.LoadUint64(word) == 0 {
+			continue
+		}
+		for set := atomic.SwapUint64(word, 0); set != 0; set &= set - 1 {
+			b := bits.TrailingZeros64(set)
+			slot := w*64 + b
+			if slot >= len(t.in) {
+				continue
+			}
+			c := t.in[slot]
+			if !c.mu.TryLock() {
+				// Another goroutine drains it, or this one, from inside
+				// a Handler: keep the mark for the next poll.
+				atomic.OrUint64(word, 1<<b)
+				continue
+			}
 			if c.drain() {
 				got = true
 			}
+			more := !c.broken.Load() && c.pending()
 			c.mu.Unlock()
+			if more {
+				// drain stopped at maxDrain, or a cell came meanwhile.
+				atomic.OrUint64(word, 1<<b)
+			}
 		}
 	}
 	if !got && t.polls.Add(1)&4095 == 0 {
@@ -551,10 +693,10 @@ func (t *Transport) sleep(d time.Duration, checkWake bool) {
 	}
 }
 
-// pendingAny tells whether any ring has a cell to read.
+// pendingAny tells whether any ring is marked as having cells to read.
 func (t *Transport) pendingAny() bool {
-	for _, c := range t.in {
-		if c.pending() {
+	for _, word := range t.pend {
+		if atomic.LoadUint64(word) != 0 {
 			return true
 		}
 	}
@@ -699,18 +841,24 @@ func (t *Transport) Close() error {
 		}
 		if e := p.ep.Load(); e != nil {
 			atomic.StoreUint32((*uint32)(unsafe.Pointer(&e.prod.ring[rOffClosed])), 1)
+		}
+		if out := p.out.Load(); out != nil && out != t.seg {
 			// Let a sleeping peer notice at once.
-			e.out.wakeOwner()
-			if e.out != t.seg {
-				if err := e.out.unmap(); err != nil {
-					errs = append(errs, fmt.Errorf("shm: unmapping %s: %w", e.out.name, err))
-				}
+			out.wakeOwner()
+			if err := out.unmap(); err != nil {
+				errs = append(errs, fmt.Errorf("shm: unmapping %s: %w", out.name, err))
 			}
 		}
 		if p.pidfd >= 0 {
 			unix.Close(p.pidfd)
 			p.pidfd = -1
 		}
+	}
+	if t.arena != nil {
+		if err := unix.Munmap(t.arena); err != nil {
+			errs = append(errs, fmt.Errorf("shm: unmapping the peers' headers: %w", err))
+		}
+		t.arena = nil
 	}
 	t.mu.Unlock()
 	if err := unix.Unlink(t.seg.path()); err != nil && !errors.Is(err, unix.ENOENT) {

@@ -564,21 +564,25 @@ func TestAuthentication(t *testing.T) {
 		t.Errorf("Endpoint to a segment made with another secret: %v, want ErrAuth", err)
 	}
 	// ...nor write frames that are accepted: forge its ring claim.
-	seg, err := openSegment(SegmentName(g.job, 1))
+	seg, err := openSegment(SegmentName(g.job, 1), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer seg.unmap()
 	slot := seg.slotOf(0)
-	r := seg.ring(slot)
+	r, err := seg.mapRing(slot)
+	if err != nil {
+		t.Fatal(err)
+	}
 	copy(r[rOffTag:], producerTag([]byte("wrong"), g.job, 0, 1))
 	r[rOffReady] = 1
-	p := newProducer(seg, slot)
+	p := newProducer(seg, slot, r)
 	c := p.cell()
 	h := transport.Header{Kind: transport.KindEager, Source: 0, Len: 2}
 	h.Encode(c[cellHdr:firstRoom])
 	copy(c[firstRoom:], "hi")
 	p.publish(c, 2)
+	seg.notify(p.pendp, p.pendBit)
 	g.trs[1].Poll()
 	if n := len(g.recs[1].Frames()); n != 0 {
 		t.Errorf("a forged producer got %d frames delivered", n)
@@ -616,6 +620,7 @@ func TestMalformedFrameFails(t *testing.T) {
 			c := ep.prod.cell()
 			n := tc.write(c)
 			ep.prod.publish(c, n)
+			ep.out.notify(ep.prod.pendp, ep.prod.pendBit)
 			g.trs[1].Poll()
 			f := g.recs[1].Fails(0)
 			if len(f) != 1 || !errors.Is(f[0], tc.want) {

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mpx-hpc/mpx/transport"
 	"github.com/mpx-hpc/mpx/transport/transporttest"
 )
 
@@ -236,76 +235,6 @@ func TestReadUntilPeerGone(t *testing.T) {
 	if p10.ReadUntil(func() bool { return false }) {
 		t.Fatal("ReadUntil read a broken link")
 	}
-}
-
-// refFrames decodes a stream the plain way, for the fuzz oracle.
-func refFrames(b []byte, peer int) (frames []transporttest.Frame, bad bool) {
-	for len(b) >= transport.HeaderSize {
-		var h transport.Header
-		if err := h.Decode(b[:transport.HeaderSize], MaxFrame); err != nil || int(h.Source) != peer {
-			return frames, true
-		}
-		n := h.PayloadLen()
-		if uint64(len(b)-transport.HeaderSize) < n {
-			return frames, false
-		}
-		p := append([]byte{}, b[transport.HeaderSize:transport.HeaderSize+int(n)]...)
-		frames = append(frames, transporttest.Frame{Header: h, Payload: p})
-		b = b[transport.HeaderSize+int(n):]
-	}
-	return frames, false
-}
-
-// FuzzFrameReader feeds a byte stream to the frame reader in reads of
-// varying sizes, as a socket would, and checks it against a plain decoder:
-// same frames, same verdict on malformed input, no panic.
-func FuzzFrameReader(f *testing.F) {
-	var seed []byte
-	hb := make([]byte, transport.HeaderSize)
-	for i, n := range []int{0, 5, 100, 9000} {
-		h := transport.Header{Kind: transport.KindEager, Source: 3, Tag: int32(i), Seq: uint64(i), Len: uint64(n)}
-		h.Encode(hb)
-		seed = append(seed, hb...)
-		seed = append(seed, bytes.Repeat([]byte{byte(i)}, n)...)
-	}
-	f.Add(seed, uint64(0x1234567))
-	f.Add(seed[:len(seed)-3], uint64(7))
-	f.Add(append(seed[:60:60], 0xff, 0xff), uint64(99))
-	f.Fuzz(func(t *testing.T, stream []byte, cuts uint64) {
-		const peer = 3
-		want, bad := refFrames(stream, peer)
-		rec := transporttest.NewRecorder()
-		fr := newFrameReader(1 << 10) // small, to exercise compaction and direct reads
-		rest := stream
-		var err error
-		for len(rest) > 0 && err == nil {
-			dst := fr.target()
-			n := int(cuts%97) + 1
-			cuts = cuts*6364136223846793005 + 1442695040888963407
-			n = min(n, len(dst), len(rest))
-			if n == 0 {
-				t.Fatalf("target gave an empty buffer with %d bytes to go", len(rest))
-			}
-			copy(dst, rest[:n])
-			rest = rest[n:]
-			err = fr.advance(n, rec, peer)
-		}
-		got := rec.Frames()
-		if (err != nil) != bad {
-			t.Fatalf("reader error %v, plain decoder says malformed=%v", err, bad)
-		}
-		if len(got) != len(want) {
-			t.Fatalf("reader delivered %d frames, plain decoder %d", len(got), len(want))
-		}
-		for i := range got {
-			if got[i].Header != want[i].Header || !bytes.Equal(got[i].Payload, want[i].Payload) {
-				t.Fatalf("frame %d differs: %v vs %v", i, got[i].Header, want[i].Header)
-			}
-		}
-		if fr.frames != uint64(len(got)) {
-			t.Fatalf("frames counter %d, delivered %d", fr.frames, len(got))
-		}
-	})
 }
 
 // Sends of eager-sized frames to a standing-by peer that is not reading

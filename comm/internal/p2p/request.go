@@ -195,6 +195,9 @@ func (e *Engine) poll() bool {
 	return got
 }
 
+// maxBlock bounds the backstop timeout of a parked waiter's Block.
+const maxBlock = 32 * time.Millisecond
+
 func (e *Engine) wait(r *Request) {
 	if len(e.pollers) == 0 {
 		if dr := e.directReader(r); dr != nil {
@@ -242,11 +245,20 @@ func (e *Engine) wait(r *Request) {
 		if !r.markParked() {
 			return
 		}
+		d := time.Millisecond
 		for !r.done() {
 			if e.poll() {
+				d = time.Millisecond
 				continue
 			}
-			e.pollers[0].Block(time.Millisecond)
+			e.pollers[0].Block(d)
+			// A lone poller's Block ends when a frame arrives or Wake is
+			// called, so its timeout is only a backstop: let it grow. Many
+			// ranks sharing a few cores, each woken every millisecond for
+			// nothing, left no time to the ranks with work.
+			if len(e.pollers) == 1 && len(e.standbys) == 0 {
+				d = min(2*d, maxBlock)
+			}
 		}
 	})
 }
