@@ -62,4 +62,3 @@ func runHosts(c *cli.Context) (hosts []launcher.Host, via string, err error) {
 	}
 	return a.Hosts, a.Via, nil
 }
-

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+	goruntime "runtime"
+	"strings"
+	"testing"
+)
+
+// The commands a new user typed (issue 18, part 4), each with what it must
+// print: usage errors are one line on stderr and exit status 2.
+func TestCLIUsageLines(t *testing.T) {
+	tests := "tests: latency, bw, bibw, mbw_mr, allreduce, reduce, bcast, allgather, alltoall, gather, scatter, barrier"
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bench"}, "mpx: bench: name a test (" + tests + "; also: compare, plot; see `mpx bench --help`)"},
+		{[]string{"bench", "compare"}, "mpx: bench compare: name a test (" + tests + "; see `mpx bench compare --help`)"},
+		{[]string{"bench", "nosuchtest"}, `mpx: bench: unknown test "nosuchtest" (` + tests + "; also: compare, plot)"},
+		{[]string{"bench", "compare", "nosuchtest"}, `mpx: bench compare: unknown test "nosuchtest" (` + tests + ")"},
+		{[]string{"bench", "--bogus"}, "mpx: bench: flag provided but not defined: -bogus (see `mpx bench --help`)"},
+		{[]string{"bench", "latency", "--bogus"}, "mpx: bench latency: flag provided but not defined: -bogus (see `mpx bench latency --help`)"},
+		{[]string{"bench", "compare", "latency", "--bogus"}, "mpx: bench compare latency: flag provided but not defined: -bogus (see `mpx bench compare latency --help`)"},
+		{[]string{"run", "-n", "abc", "true"}, `mpx: run: -n wants a whole number of ranks, got "abc"`},
+		{[]string{"run", "-np", "4x", "true"}, `mpx: run: --np wants a whole number of ranks, got "4x"`},
+		{[]string{"run", "--timeout", "soon", "true"}, `mpx: run: --timeout wants a duration such as 90s, 1m30s or 2h, got "soon"`},
+		{[]string{"run", "-N", "two", "true"}, `mpx: run: -N wants a whole number of ranks per node, got "two"`},
+		{[]string{"bench", "latency", "-n", "abc"}, `mpx: bench latency: -n wants a whole number of ranks, got "abc"`},
+		{[]string{"bench", "bw", "-W", "x"}, `mpx: bench bw: -W wants a whole number of sends in flight, got "x"`},
+		{[]string{"bench", "compare", "latency", "--repeat", "x"}, `mpx: bench compare latency: --repeat wants a whole number of runs, got "x"`},
+		{[]string{"bench", "latency", "--timeout", "x"}, `mpx: bench latency: --timeout wants a duration such as 90s, 1m30s or 2h, got "x"`},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			code, stdout, stderr := runMpx(t, c.args...)
+			if code != 2 || stderr != c.want+"\n" || stdout != "" {
+				t.Errorf("mpx %s: exit %d\nstderr %q\nwant   %q\nstdout %q", strings.Join(c.args, " "), code, stderr, c.want+"\n", stdout)
+			}
+		})
+	}
+}
+
+// bench takes --oversubscribe as run does, and like run refuses more ranks
+// than cores without it.
+func TestBenchOversubscribe(t *testing.T) {
+	code, stdout, stderr := runMpx(t, benchArgs("bench", "allreduce", "-n", "4", "--oversubscribe", "-m", "8:8")...)
+	if code != 0 || !strings.Contains(stdout, "# OSU-style MPX Allreduce Latency Test") || !strings.Contains(stdout, "# ranks: 4") {
+		t.Errorf("bench allreduce -n 4 --oversubscribe: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	n := fmt.Sprint(goruntime.NumCPU() + 1)
+	for _, args := range [][]string{{"run", "-n", n, "true"}, benchArgs("bench", "allreduce", "-n", n, "-m", "8:8")} {
+		code, _, stderr = runMpx(t, args...)
+		if code != 2 || !strings.Contains(stderr, n+" ranks requested but the hosts offer") || !strings.Contains(stderr, "use --oversubscribe") {
+			t.Errorf("mpx %v without --oversubscribe: exit %d, stderr %q; want 2 and a refusal naming --oversubscribe", args, code, stderr)
+		}
+	}
+}
