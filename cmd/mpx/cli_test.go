@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os/exec"
 	goruntime "runtime"
 	"strings"
 	"testing"
@@ -54,5 +55,20 @@ func TestBenchOversubscribe(t *testing.T) {
 		if code != 2 || !strings.Contains(stderr, n+" ranks requested but the hosts offer") || !strings.Contains(stderr, "use --oversubscribe") {
 			t.Errorf("mpx %v without --oversubscribe: exit %d, stderr %q; want 2 and a refusal naming --oversubscribe", args, code, stderr)
 		}
+	}
+}
+
+// What the README's commands write at the top of the tree is ignored by
+// git: `go build -o mpx ./cmd/mpx` and the examples' default output dirs.
+func TestReadmeOutputsIgnored(t *testing.T) {
+	for _, p := range []string{"mpx", "reservoir-out/fivespot.png", "cavity-out/u.vtk"} {
+		out, err := exec.Command("git", "-C", "../..", "check-ignore", "--no-index", p).CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != p {
+			t.Errorf("git check-ignore %s: %v %s; want it ignored (.gitignore)", p, err, out)
+		}
+	}
+	out, err := exec.Command("git", "-C", "../..", "check-ignore", "--no-index", "cmd/mpx/main.go").CombinedOutput()
+	if err == nil {
+		t.Errorf("cmd/mpx/main.go is ignored: %s", out)
 	}
 }
