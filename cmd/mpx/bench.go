@@ -82,7 +82,7 @@ func testFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"},
 		&cli.BoolFlag{Name: "csv", Usage: "print the result as CSV"},
 		&cli.StringFlag{Name: "plot", Usage: "draw the curve into `FILE` (.svg, .png or .pdf)"},
-		&cli.DurationFlag{Name: "timeout", Usage: "stop the benchmark job after `DURATION`"},
+		timeoutFlag("stop the benchmark job after `SECONDS` or a DURATION (90s, 1m30s)"),
 		// --child: started by mpx bench itself; rank 0 reports progress and
 		// the result as JSON on stdout for the parent to read.
 		&cli.BoolFlag{Name: "child", Hidden: true},

@@ -25,12 +25,12 @@ func TestCLIUsageLines(t *testing.T) {
 		{[]string{"bench", "compare", "latency", "--bogus"}, "mpx: bench compare latency: flag provided but not defined: -bogus (see `mpx bench compare latency --help`)"},
 		{[]string{"run", "-n", "abc", "true"}, `mpx: run: -n wants a whole number of ranks, got "abc"`},
 		{[]string{"run", "-np", "4x", "true"}, `mpx: run: --np wants a whole number of ranks, got "4x"`},
-		{[]string{"run", "--timeout", "soon", "true"}, `mpx: run: --timeout wants a duration such as 90s, 1m30s or 2h, got "soon"`},
+		{[]string{"run", "--timeout", "soon", "true"}, `mpx: run: --timeout wants seconds or a duration such as 90s, 1m30s or 2h, got "soon"`},
 		{[]string{"run", "-N", "two", "true"}, `mpx: run: -N wants a whole number of ranks per node, got "two"`},
 		{[]string{"bench", "latency", "-n", "abc"}, `mpx: bench latency: -n wants a whole number of ranks, got "abc"`},
 		{[]string{"bench", "bw", "-W", "x"}, `mpx: bench bw: -W wants a whole number of sends in flight, got "x"`},
 		{[]string{"bench", "compare", "latency", "--repeat", "x"}, `mpx: bench compare latency: --repeat wants a whole number of runs, got "x"`},
-		{[]string{"bench", "latency", "--timeout", "x"}, `mpx: bench latency: --timeout wants a duration such as 90s, 1m30s or 2h, got "x"`},
+		{[]string{"bench", "latency", "--timeout", "x"}, `mpx: bench latency: --timeout wants seconds or a duration such as 90s, 1m30s or 2h, got "x"`},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
@@ -70,5 +70,18 @@ func TestReadmeOutputsIgnored(t *testing.T) {
 	out, err := exec.Command("git", "-C", "../..", "check-ignore", "--no-index", "cmd/mpx/main.go").CombinedOutput()
 	if err == nil {
 		t.Errorf("cmd/mpx/main.go is ignored: %s", out)
+	}
+}
+
+// --timeout takes plain seconds, as Open MPI's does, besides durations.
+func TestTimeoutPlainSeconds(t *testing.T) {
+	code, stdout, stderr := runMpx(t, "run", "--timeout", "10", "-n", "1", "-x", "MPXTEST_MARK", rankProg)
+	if code != 0 || !strings.Contains(stdout, "wired up") {
+		t.Errorf("run --timeout 10: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	code, _, stderr = runMpx(t, "run", "-n", "2", "--oversubscribe", "--timeout", "2",
+		"--param", "launcher_report_wait=5s", rankProg, "-mode", "hang")
+	if code != 124 || !strings.HasSuffix(stderr, "mpx: timeout of 2s expired; stopped 2 ranks\n") {
+		t.Errorf("run --timeout 2 on hanging ranks: exit %d, want 124 after 2s; stderr:\n%s", code, stderr)
 	}
 }

@@ -163,7 +163,7 @@ func TestUsageErrors(t *testing.T) {
 		{"program not on PATH", []string{"run", "-n", "1", "mpx-no-such-program"}, "program mpx-no-such-program not found in PATH"},
 		{"too many ranks", []string{"run", "-n", "4096", "RANKPROG"}, "4096 ranks requested but the hosts offer"},
 		{"unknown parameter", []string{"run", "--param", "no.such=1", "-n", "1", "RANKPROG"}, `unknown parameter "no.such"`},
-		{"bad timeout", []string{"run", "--timeout", "soon", "-n", "1", "RANKPROG"}, `--timeout wants a duration such as 90s, 1m30s or 2h, got "soon"`},
+		{"bad timeout", []string{"run", "--timeout", "soon", "-n", "1", "RANKPROG"}, `--timeout wants seconds or a duration such as 90s, 1m30s or 2h, got "soon"`},
 		{"unknown command", []string{"launch"}, `unknown command "launch"`},
 	}
 	for _, tc := range tests {
