@@ -85,3 +85,33 @@ func TestTimeoutPlainSeconds(t *testing.T) {
 		t.Errorf("run --timeout 2 on hanging ranks: exit %d, want 124 after 2s; stderr:\n%s", code, stderr)
 	}
 }
+
+// --mca NAME VALUE is --param NAME=VALUE for mpx's names, explains Open
+// MPI's, and leaves the program's own arguments alone.
+func TestMCA(t *testing.T) {
+	cases := []struct {
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{[]string{"run", "--mca", "wait_mode", "block", "-n", "1", "printenv", "MPX_PARAM_WAIT_MODE"}, 0, "block\n", ""},
+		{[]string{"run", "-n", "1", "--mca", "tcp_port_range", "40000-40100", "--mca", "wait_mode", "spin", "sh", "-c", "echo $MPX_PARAM_TCP_PORT_RANGE $MPX_PARAM_WAIT_MODE"}, 0, "40000-40100 spin\n", ""},
+		{[]string{"run", "-n", "1", "echo", "--mca", "a", "b"}, 0, "--mca a b\n", ""},
+		{[]string{"run", "-n", "1", "-x", "A=1", "echo", "--mca", "a", "b"}, 0, "--mca a b\n", ""},
+		{[]string{"run", "--mca", "btl", "self,tcp", "-n", "1", "true"}, 2, "", "mpx: run: --mca btl is Open MPI's; in mpx that is --param transport=auto|shm|tcp\n"},
+		{[]string{"run", "--mca", "coll_tuned_allreduce_algorithm", "4", "-n", "1", "true"}, 2, "",
+			"mpx: run: --mca coll_tuned_allreduce_algorithm is Open MPI's; in mpx that is --param coll_allreduce_algorithm=NAME (names, not numbers: see mpx info)\n"},
+		{[]string{"run", "--mca", "nosuch", "1", "-n", "1", "true"}, 2, "", "mpx: run: --mca nosuch: no such mpx parameter (--mca takes mpx's names, listed by `mpx info`)\n"},
+		{[]string{"run", "-n", "1", "--mca", "wait_mode"}, 2, "", "mpx: run: --mca wants NAME VALUE\n"},
+		{[]string{"run", "--mca", "wait_mode", "sometimes", "-n", "1", "true"}, 2, "", "wait_mode"},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			code, stdout, stderr := runMpx(t, c.args...)
+			if code != c.code || stdout != c.stdout || !strings.Contains(stderr, c.stderr) || (c.code == 0 && stderr != "") {
+				t.Errorf("exit %d, stdout %q, stderr %q; want %d, %q, %q", code, stdout, stderr, c.code, c.stdout, c.stderr)
+			}
+		})
+	}
+}

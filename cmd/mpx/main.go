@@ -176,7 +176,11 @@ func flagValueError(flags []cli.Flag, err error) string {
 
 // mainExit runs the command line args and returns the process's exit code.
 func mainExit(args []string, stdout, stderr io.Writer) int {
-	err := newApp(stdout, stderr).Run(args)
+	app := newApp(stdout, stderr)
+	args, err := expandMCA(args)
+	if err == nil {
+		err = app.Run(args)
+	}
 	var ue *usageError
 	var es exitStatus
 	switch {
