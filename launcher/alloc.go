@@ -127,7 +127,7 @@ func slurmAlloc(env AllocEnv) (*Allocation, bool, error) {
 		return nil, false, nil
 	}
 	if err != nil {
-		return nil, true, fmt.Errorf("Slurm allocation: %w", err)
+		return nil, true, &AllocError{Source: "Slurm allocation", Err: err}
 	}
 	list := env.Getenv(EnvSlurmNodeList)
 	src := EnvSlurmNodeList

@@ -55,46 +55,46 @@ type fluxR struct {
 func ParseFluxR(b []byte) ([]Host, error) {
 	var r fluxR
 	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, fmt.Errorf("R is not JSON: %v", err)
+		return nil, fmt.Errorf("not JSON: %v", err)
 	}
 	if r.Version != 1 {
-		return nil, fmt.Errorf("R version %d: want version 1", r.Version)
+		return nil, fmt.Errorf("version %d: want version 1", r.Version)
 	}
 	if len(r.Execution.RLite) == 0 {
-		return nil, errors.New("R has no execution.R_lite entries")
+		return nil, errors.New("no execution.R_lite entries")
 	}
 	cores := map[int]int{} // broker rank -> cores
 	for i, e := range r.Execution.RLite {
 		ranks, err := parseIDSet(e.Rank, maxNodes-len(cores))
 		if err != nil {
-			return nil, fmt.Errorf("R_lite[%d].rank: %v", i, err)
+			return nil, fmt.Errorf("execution.R_lite[%d].rank: %v", i, err)
 		}
 		coreSet, ok := e.Children["core"]
 		if !ok || coreSet == "" {
-			return nil, fmt.Errorf("R_lite[%d] (rank %s) has no cores: zero slots", i, e.Rank)
+			return nil, fmt.Errorf("execution.R_lite[%d] (rank %s) has no cores: zero slots", i, e.Rank)
 		}
 		cs, err := parseIDSet(coreSet, maxSlotCount)
 		if err != nil {
-			return nil, fmt.Errorf("R_lite[%d].children.core: %v", i, err)
+			return nil, fmt.Errorf("execution.R_lite[%d].children.core: %v", i, err)
 		}
 		for _, rk := range ranks {
 			if _, dup := cores[rk]; dup {
-				return nil, fmt.Errorf("R_lite[%d]: rank %d listed twice", i, rk)
+				return nil, fmt.Errorf("execution.R_lite[%d]: rank %d listed twice", i, rk)
 			}
 			cores[rk] = len(cs)
 		}
 	}
 	if len(r.Execution.Nodelist) == 0 {
-		return nil, errors.New("R has no execution.nodelist: cannot name the nodes")
+		return nil, errors.New("no execution.nodelist: cannot name the nodes")
 	}
 	var names []string
 	for _, hl := range r.Execution.Nodelist {
 		n, err := ExpandNodeList(hl)
 		if err != nil {
-			return nil, fmt.Errorf("nodelist: %v", err)
+			return nil, fmt.Errorf("execution.nodelist: %v", err)
 		}
 		if len(names)+len(n) > maxNodes {
-			return nil, fmt.Errorf("nodelist names more than %d nodes", maxNodes)
+			return nil, fmt.Errorf("execution.nodelist names more than %d nodes", maxNodes)
 		}
 		names = append(names, n...)
 	}
@@ -104,7 +104,7 @@ func ParseFluxR(b []byte) ([]Host, error) {
 	}
 	sort.Ints(ranks)
 	if len(names) != len(ranks) {
-		return nil, fmt.Errorf("nodelist names %d hosts but R_lite has %d ranks", len(names), len(ranks))
+		return nil, fmt.Errorf("execution.nodelist names %d hosts but execution.R_lite has %d ranks", len(names), len(ranks))
 	}
 	var hl hostList
 	for i, rk := range ranks {

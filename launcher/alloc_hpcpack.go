@@ -1,6 +1,7 @@
 package launcher
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -26,7 +27,7 @@ func hpcPackAlloc(env AllocEnv) (*Allocation, bool, error) {
 func parseCCPNodes(v string) ([]Host, error) {
 	f := strings.Fields(v)
 	if len(f) == 0 {
-		return nil, fmt.Errorf("empty: want COUNT host cores host cores ...")
+		return nil, errors.New("empty: want a node count, then host and core count pairs")
 	}
 	n, err := parseCount(f[0], 1)
 	if err != nil {
