@@ -288,7 +288,7 @@ func TestHelp(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	for _, flag := range []string{"-n N, --np N", "-x VAR", "--tag-output", "--timeout DURATION", "--oversubscribe", "--param name=value", "--wdir DIR"} {
+	for _, flag := range []string{"-n N, --np N", "-x VAR", "--tag-output", "--timeout SECONDS", "--oversubscribe", "--display-allocation", "--param name=value", "--wdir DIR"} {
 		if !strings.Contains(stdout, flag) {
 			t.Errorf("help lacks %q:\n%s", flag, stdout)
 		}
