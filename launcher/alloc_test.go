@@ -248,3 +248,31 @@ func FuzzParseNodefiles(f *testing.F) {
 		}
 	})
 }
+
+// When several systems' signs are present, detection takes them in the
+// documented order: Slurm, Flux, LSF, Grid Engine, PBS, HPC Pack, Azure
+// Batch, MPI Operator.
+func TestDetectAllocationOrder(t *testing.T) {
+	all := fakeAlloc{
+		env: map[string]string{
+			"SLURM_JOB_ID": "1", "SLURM_JOB_NODELIST": "s1",
+			"FLUX_R":    `{"version":1,"execution":{"R_lite":[{"rank":"0","children":{"core":"0"}}],"nodelist":["f1"]}}`,
+			"LSB_JOBID": "2", "LSB_MCPU_HOSTS": "l1 1",
+			"PE_HOSTFILE": "/pe", "PBS_NODEFILE": "/pbs",
+			"CCP_NODES":          "1 c1 1",
+			"AZ_BATCH_HOST_LIST": "a1",
+		},
+		files: map[string]string{"/pe": "g1 1 q UNDEFINED\n", "/pbs": "p1\n", "/test/etc/mpi/hostfile": "k1 slots=1\n"},
+	}
+	order := []struct{ scheduler, firstVar string }{
+		{"Slurm", "SLURM_JOB_ID"}, {"Flux", "FLUX_R"}, {"LSF", "LSB_JOBID"}, {"Grid Engine", "PE_HOSTFILE"},
+		{"PBS", "PBS_NODEFILE"}, {"HPC Pack", "CCP_NODES"}, {"Azure Batch", "AZ_BATCH_HOST_LIST"}, {"MPI Operator", ""},
+	}
+	for _, o := range order {
+		a, err := DetectAllocation(all.allocEnv())
+		if err != nil || a == nil || a.Scheduler != o.scheduler {
+			t.Fatalf("got %+v, %v; want %s next", a, err, o.scheduler)
+		}
+		delete(all.env, o.firstVar) // then the next one in line
+	}
+}
