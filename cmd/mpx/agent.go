@@ -142,33 +142,9 @@ func clusterConfig(c *cli.Context, cfg *launcher.Config) error {
 	if c.Bool("report-transports") {
 		cfg.Params = append(cfg.Params, "report_transports=true")
 	}
-	var hosts []launcher.Host
-	via := "ssh"
-	if hs := c.StringSlice("host"); len(hs) > 0 {
-		h, err := launcher.ParseHosts(strings.Join(hs, ","))
-		if err != nil {
-			return usagef("run: %v", err)
-		}
-		hosts = h
-	}
-	if f := c.String("hostfile"); f != "" {
-		if hosts != nil {
-			return usagef("run: give --host or --hostfile, not both")
-		}
-		h, err := launcher.ReadHostfile(f)
-		if err != nil {
-			return usagef("run: %v", err)
-		}
-		hosts = h
-	}
-	if hosts == nil {
-		h, inSlurm, err := launcher.SlurmHosts(os.Getenv)
-		if err != nil {
-			return usagef("run: Slurm allocation: %v", err)
-		}
-		if inSlurm {
-			hosts, via = h, "srun"
-		}
+	hosts, via, err := runHosts(c)
+	if err != nil {
+		return err
 	}
 	bindTo, err := launcher.ParseBindTo(c.String("bind-to"))
 	if err != nil {

@@ -47,6 +47,23 @@ table. Tests: ` + strings.Join(bench.Names(), ", ") + `.
   mpx bench compare latency --transport tcp --plot lat.svg
   mpx bench plot a.json b.json -o cmp.png`,
 		Subcommands: subs,
+		Action:      noTestAction("bench", "compare, plot"),
+	}
+}
+
+// noTestAction answers `mpx bench` and `mpx bench compare` without a known
+// test name: one line with the tests, exit status 2. also lists the other
+// subcommands, if any.
+func noTestAction(cmd, also string) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		list := "tests: " + strings.Join(bench.Names(), ", ")
+		if also != "" {
+			list += "; also: " + also
+		}
+		if c.NArg() == 0 {
+			return usagef("%s: name a test (%s; see `mpx %s --help`)", cmd, list, cmd)
+		}
+		return usagef("%s: unknown test %q (%s)", cmd, c.Args().First(), list)
 	}
 }
 
@@ -54,6 +71,7 @@ table. Tests: ` + strings.Join(bench.Names(), ", ") + `.
 func testFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.IntFlag{Name: "n", Aliases: []string{"np"}, Value: 2, Usage: "number of ranks to start (ignored inside mpx run)"},
+		&cli.BoolFlag{Name: "oversubscribe", Usage: "allow more ranks than cores, as mpx run does"},
 		&cli.StringFlag{Name: "m", Usage: "message sizes `MIN:MAX` (or MAX) in bytes, k/m suffixes allowed; powers of two between"},
 		&cli.StringFlag{Name: "i", Usage: "timed iterations `N` for every size, or N:L for sizes below/from 8 KiB (default: OSU's schedule)"},
 		&cli.StringFlag{Name: "x", Usage: "warm-up iterations `N`, or N:L below/from 8 KiB (default: OSU's schedule)"},
@@ -64,7 +82,7 @@ func testFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"},
 		&cli.BoolFlag{Name: "csv", Usage: "print the result as CSV"},
 		&cli.StringFlag{Name: "plot", Usage: "draw the curve into `FILE` (.svg, .png or .pdf)"},
-		&cli.DurationFlag{Name: "timeout", Usage: "stop the benchmark job after `DURATION`"},
+		timeoutFlag("stop the benchmark job after `SECONDS` or a DURATION (90s, 1m30s)"),
 		// --child: started by mpx bench itself; rank 0 reports progress and
 		// the result as JSON on stdout for the parent to read.
 		&cli.BoolFlag{Name: "child", Hidden: true},
@@ -199,7 +217,7 @@ func launchBench(c *cli.Context, t *bench.Test, o bench.Options, stderr io.Write
 		NP:            c.Int("n"),
 		Params:        benchParams(c),
 		Timeout:       c.Duration("timeout"),
-		Oversubscribe: true,
+		Oversubscribe: c.Bool("oversubscribe"),
 		Stdout:        out,
 		Stderr:        stderr,
 		Signals:       sigs,
@@ -395,6 +413,7 @@ with --mca btl self,vader (--transport shm) or self,tcp on loopback
 --repeat times, alternating; the table shows the medians and the ratio
 (mpx/MPI for latency, MPI/mpx for bandwidth: above 1, mpx is slower).`,
 		Subcommands: subs,
+		Action:      noTestAction("bench compare", ""),
 	}
 }
 

@@ -34,7 +34,7 @@ func TestBenchTables(t *testing.T) {
 		{benchArgs("bench", "latency", "-n", "2", "-m", "0:64"), "# OSU-style MPX Latency Test", "# Size          Latency (us)", 8},
 		{benchArgs("bench", "latency", "-n", "2", "-m", "0:64", "--transport", "tcp"), "# OSU-style MPX Latency Test", "# Size          Latency (us)", 8},
 		{benchArgs("bench", "latency", "-n", "2", "-m", "1:64", "--level", "transport"), "# OSU-style MPX Transport Latency Test", "# Size          Latency (us)", 7},
-		{benchArgs("bench", "allreduce", "-n", "4", "-m", "4:256"), "# OSU-style MPX Allreduce Latency Test", "# Size       Avg Latency(us)   Min Latency(us)   Max Latency(us)  Iterations", 7},
+		{benchArgs("bench", "allreduce", "-n", "4", "--oversubscribe", "-m", "4:256"), "# OSU-style MPX Allreduce Latency Test", "# Size       Avg Latency(us)   Min Latency(us)   Max Latency(us)  Iterations", 7},
 	}
 	for _, c := range cases {
 		code, stdout, stderr := runMpx(t, c.args...)
@@ -92,7 +92,7 @@ func TestBenchJSONAndPlot(t *testing.T) {
 		t.Errorf("bench plot wrote no PNG: %v", err)
 	}
 
-	code, stdout, _ = runMpx(t, benchArgs("bench", "mbw_mr", "-n", "4", "-m", "8:8", "--csv")...)
+	code, stdout, _ = runMpx(t, benchArgs("bench", "mbw_mr", "-n", "4", "--oversubscribe", "-m", "8:8", "--csv")...)
 	if code != 0 || !strings.HasPrefix(stdout, "test,impl,level,ranks,size,") || !strings.Contains(stdout, "\nmbw_mr,mpx,comm,4,8,") {
 		t.Errorf("--csv: exit %d\n%s", code, stdout)
 	}

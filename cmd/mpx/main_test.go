@@ -158,13 +158,13 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{"unknown flag", []string{"run", "--bogus", "-n", "1", "RANKPROG"}, "flag provided but not defined: -bogus"},
 		{"n zero", []string{"run", "-n", "0", "RANKPROG"}, "-n 0: want at least 1 rank"},
-		{"n not a number", []string{"run", "-n", "four", "RANKPROG"}, `invalid value "four" for flag -n`},
+		{"n not a number", []string{"run", "-n", "four", "RANKPROG"}, `-n wants a whole number of ranks, got "four"`},
 		{"no program", []string{"run", "-n", "2"}, "no program given"},
 		{"program does not exist", []string{"run", "-n", "1", "./does/not/exist"}, "program ./does/not/exist: no such file or directory"},
 		{"program not on PATH", []string{"run", "-n", "1", "mpx-no-such-program"}, "program mpx-no-such-program not found in PATH"},
 		{"too many ranks", []string{"run", "-n", "4096", "RANKPROG"}, "4096 ranks requested but the hosts offer"},
 		{"unknown parameter", []string{"run", "--param", "no.such=1", "-n", "1", "RANKPROG"}, `unknown parameter "no.such"`},
-		{"bad timeout", []string{"run", "--timeout", "soon", "-n", "1", "RANKPROG"}, `invalid value "soon" for flag -timeout`},
+		{"bad timeout", []string{"run", "--timeout", "soon", "-n", "1", "RANKPROG"}, `--timeout wants seconds or a duration such as 90s, 1m30s or 2h, got "soon"`},
 		{"unknown command", []string{"launch"}, `unknown command "launch"`},
 	}
 	for _, tc := range tests {
@@ -289,7 +289,7 @@ func TestHelp(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	for _, flag := range []string{"-n N, --np N", "-x VAR", "--tag-output", "--timeout DURATION", "--oversubscribe", "--param name=value", "--wdir DIR"} {
+	for _, flag := range []string{"-n N, --np N", "-x VAR", "--tag-output", "--timeout SECONDS", "--oversubscribe", "--display-allocation", "--param name=value", "--wdir DIR"} {
 		if !strings.Contains(stdout, flag) {
 			t.Errorf("help lacks %q:\n%s", flag, stdout)
 		}
