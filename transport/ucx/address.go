@@ -8,18 +8,21 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 )
 
-// A business card is "ucx1:<rank>:<challenge>:<worker address>": the
-// rank, 16 random bytes in hex that a connecting peer's hello must answer,
-// and the UCP worker address (ucp_worker_get_address) in unpadded
-// base64url.
+// A business card is "ucx1:<rank>:<host>:<challenge>:<worker address>":
+// the rank, 8 bytes in hex naming the host (so that a peer knows whether
+// shared memory can reach it), 16 random bytes in hex that a connecting
+// peer's hello must answer, and the UCP worker address
+// (ucp_worker_get_address) in unpadded base64url.
 
 const (
 	cardPrefix   = "ucx1:"
 	challengeLen = 16
+	hostLen      = 8
 	// maxWorkerAddr bounds a worker address: a few hundred bytes per
 	// device, and no machine has hundreds of devices.
 	maxWorkerAddr = 64 << 10
@@ -28,12 +31,13 @@ const (
 // Addr is a parsed business card.
 type Addr struct {
 	Rank      int
+	Host      [hostLen]byte
 	Challenge [challengeLen]byte
 	Worker    []byte
 }
 
 func (a Addr) String() string {
-	return cardPrefix + strconv.Itoa(a.Rank) + ":" + hex.EncodeToString(a.Challenge[:]) + ":" +
+	return cardPrefix + strconv.Itoa(a.Rank) + ":" + hex.EncodeToString(a.Host[:]) + ":" + hex.EncodeToString(a.Challenge[:]) + ":" +
 		base64.RawURLEncoding.EncodeToString(a.Worker)
 }
 
@@ -45,14 +49,20 @@ func ParseAddr(s string) (Addr, error) {
 		return a, fmt.Errorf("ucx address %.40q: want prefix %q", s, cardPrefix)
 	}
 	parts := strings.Split(rest, ":")
-	if len(parts) != 3 {
-		return a, fmt.Errorf("ucx address %.40q: want ucx1:rank:challenge:worker", s)
+	if len(parts) != 4 {
+		return a, fmt.Errorf("ucx address %.40q: want ucx1:rank:host:challenge:worker", s)
 	}
 	r, err := strconv.Atoi(parts[0])
 	if err != nil || r < 0 || r > 1<<30 {
 		return a, fmt.Errorf("ucx address %.40q: bad rank %q", s, parts[0])
 	}
 	a.Rank = r
+	if h, err := hex.DecodeString(parts[1]); err != nil || len(h) != hostLen {
+		return a, fmt.Errorf("ucx address %.40q: host must be %d hex bytes", s, hostLen)
+	} else {
+		copy(a.Host[:], h)
+	}
+	parts = parts[1:]
 	if c, err := hex.DecodeString(parts[1]); err != nil || len(c) != challengeLen {
 		return a, fmt.Errorf("ucx address %.40q: challenge must be %d hex bytes", s, challengeLen)
 	} else {
@@ -68,6 +78,17 @@ func ParseAddr(s string) (Addr, error) {
 		return a, fmt.Errorf("ucx address %.40q: empty worker address", s)
 	}
 	return a, nil
+}
+
+// thisHost names this boot of this machine: ranks with the same name can
+// reach each other through shared memory.
+func thisHost() [hostLen]byte {
+	name, _ := os.Hostname()
+	boot, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	sum := sha256.Sum256([]byte(name + "\x00" + string(boot)))
+	var h [hostLen]byte
+	copy(h[:], sum[:])
+	return h
 }
 
 // Message types, in byte 8 of the active-message header.

@@ -23,10 +23,10 @@ import (
 type endpoint struct {
 	t     *Transport
 	p     *peer
-	ep    C.ucp_ep_h     // under wmu
-	ectx  *C.mpx_epctx   // the error callback's argument, C memory
-	seq   uint64         // next sequence number; under wmu
-	wired bool           // flushed once: UCP finished connecting; under wmu
+	ep    C.ucp_ep_h   // under wmu
+	ectx  *C.mpx_epctx // the error callback's argument, C memory
+	seq   uint64       // next sequence number; under wmu
+	wired bool         // flushed once: UCP finished connecting; under wmu
 	iface transport.Endpoint
 }
 
@@ -390,4 +390,3 @@ func (e *scEndpoint) Fetch(descb []byte, dst []byte) error {
 	}
 	return nil
 }
-

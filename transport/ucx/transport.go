@@ -43,6 +43,7 @@ type Transport struct {
 	rank, size int
 	secret     []byte
 	challenge  [challengeLen]byte
+	host       [hostLen]byte
 	h          transport.Handler
 	sc         bool
 	addr       string
@@ -188,7 +189,8 @@ func New(cfg Config) (*Transport, error) {
 	if st := C.mpx_address(mw, &wa, &wlen); st != C.UCS_OK {
 		return fail(fmt.Errorf("ucx: worker address: %w", statusErr(st)))
 	}
-	t.addr = Addr{Rank: t.rank, Challenge: t.challenge, Worker: C.GoBytes(wa, C.int(wlen))}.String()
+	t.host = thisHost()
+	t.addr = Addr{Rank: t.rank, Host: t.host, Challenge: t.challenge, Worker: C.GoBytes(wa, C.int(wlen))}.String()
 	C.mpx_address_release(mw, wa)
 	var efd C.int
 	if st := C.mpx_efd(mw, &efd); st != C.UCS_OK {
@@ -275,7 +277,11 @@ func (t *Transport) Endpoint(rank int, addr string) (transport.Endpoint, error) 
 		C.free(unsafe.Pointer(ectx))
 		return nil, &transport.PeerError{Op: "dial", Peer: rank, Err: transport.ErrClosed}
 	}
-	st := C.mpx_ep_create(t.mw, unsafe.Pointer(&a.Worker[0]), ectx, &e.ep)
+	local := C.int(0)
+	if a.Host == t.host {
+		local = 1
+	}
+	st := C.mpx_ep_create(t.mw, unsafe.Pointer(&a.Worker[0]), local, ectx, &e.ep)
 	if st == C.UCS_OK {
 		st = C.mpx_send_small(t.mw, e.ep, unsafe.Pointer(&hb[0]), unsafe.Pointer(&body[0]), C.size_t(len(body)))
 		if st != C.UCS_OK {

@@ -221,27 +221,24 @@ size_t mpx_take_fails(mpx_worker *mw, mpx_fail *out, size_t cap)
 	return n;
 }
 
-ucs_status_t mpx_ep_create(mpx_worker *mw, const void *addr, mpx_epctx *ectx, ucp_ep_h *ep)
+// mpx_ep_create connects to a worker address. Peers on this host get no
+// failure handler: UCX's shared-memory transports cannot report a failed
+// peer, and asking for it would leave them out in favour of tcp. A peer
+// that closes says bye all the same; one that dies is the launcher's to
+// report.
+ucs_status_t mpx_ep_create(mpx_worker *mw, const void *addr, int local, mpx_epctx *ectx, ucp_ep_h *ep)
 {
 	ucp_ep_params_t p = {
 		.field_mask = UCP_EP_PARAM_FIELD_REMOTE_ADDRESS | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE |
 			      UCP_EP_PARAM_FIELD_ERR_HANDLER,
 		.address = addr,
-		.err_mode = UCP_ERR_HANDLING_MODE_PEER,
+		.err_mode = local ? UCP_ERR_HANDLING_MODE_NONE : UCP_ERR_HANDLING_MODE_PEER,
 		.err_handler = {.cb = err_cb, .arg = ectx},
 	};
 	ectx->mw = mw;
-	ucs_status_t st = ucp_ep_create(mw->w, &p, ep);
-	if (st == UCS_ERR_UNREACHABLE) {
-		// UCX's shared-memory transports cannot report a failed peer:
-		// without the failure handler, they can carry the endpoint. A
-		// peer that closes still says bye; one that dies is the
-		// launcher's to report.
-		p.err_mode = UCP_ERR_HANDLING_MODE_NONE;
+	if (local)
 		p.field_mask &= ~(uint64_t)UCP_EP_PARAM_FIELD_ERR_HANDLER;
-		st = ucp_ep_create(mw->w, &p, ep);
-	}
-	return st;
+	return ucp_ep_create(mw->w, &p, ep);
 }
 
 ucs_status_ptr_t mpx_ep_close(ucp_ep_h ep, int force)

@@ -74,7 +74,7 @@ unsigned mpx_progress(mpx_worker *mw);
 size_t mpx_take(mpx_worker *mw, mpx_msg **msgs);
 size_t mpx_take_fails(mpx_worker *mw, mpx_fail *out, size_t cap);
 
-ucs_status_t mpx_ep_create(mpx_worker *mw, const void *addr, mpx_epctx *ectx, ucp_ep_h *ep);
+ucs_status_t mpx_ep_create(mpx_worker *mw, const void *addr, int local, mpx_epctx *ectx, ucp_ep_h *ep);
 ucs_status_ptr_t mpx_ep_close(ucp_ep_h ep, int force);
 ucs_status_ptr_t mpx_ep_flush(ucp_ep_h ep);
 ucs_status_ptr_t mpx_worker_flush(mpx_worker *mw);
