@@ -887,36 +887,6 @@ func (t *Transport) Lanes(peer int) string {
 	return parseLanes(s)
 }
 
-// parseLanes picks the transport/device of each lane out of
-// ucp_ep_print_info's report ("lane[0]:  2:tcp/lo.0 md[1] ...").
-func parseLanes(s string) string {
-	var out []string
-	seen := map[string]bool{}
-	for _, line := range strings.Split(s, "\n") {
-		_, rest, ok := strings.Cut(line, "lane[")
-		if !ok {
-			continue
-		}
-		_, rest, ok = strings.Cut(rest, "]:")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) == 0 {
-			continue
-		}
-		_, tl, _ := strings.Cut(f[0], ":")
-		if i := strings.LastIndexByte(tl, '.'); i > strings.IndexByte(tl, '/') {
-			tl = tl[:i] // "lo.0": the device, without UCX's path index
-		}
-		if tl != "" && !seen[tl] {
-			seen[tl] = true
-			out = append(out, tl)
-		}
-	}
-	return strings.Join(out, " ")
-}
-
 // Resources lists the transports and devices UCX offers on this machine.
 func Resources() ([]Resource, error) {
 	cs := C.mpx_resources()
