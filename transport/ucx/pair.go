@@ -23,10 +23,11 @@ import (
 type endpoint struct {
 	t     *Transport
 	p     *peer
-	ep    C.ucp_ep_h   // under wmu
-	ectx  *C.mpx_epctx // the error callback's argument, C memory
-	seq   uint64       // next sequence number; under wmu
-	wired bool         // flushed once: UCP finished connecting; under wmu
+	ep    C.ucp_ep_h              // under wmu
+	ectx  *C.mpx_epctx            // the error callback's argument, C memory
+	seq   uint64                  // next sequence number; under wmu
+	wired bool                    // flushed once: UCP finished connecting; under wmu
+	rkeys map[string]C.ucp_rkey_h // unpacked remote keys of Put, Get and atomics; under wmu
 	iface transport.Endpoint
 }
 

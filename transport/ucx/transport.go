@@ -786,6 +786,12 @@ func (t *Transport) Close() error {
 	// The byes leave before the endpoints close; bounded, for peers gone.
 	t.waitLocked(C.mpx_worker_flush(mw), time.Second)
 	for _, e := range eps {
+		for _, rk := range e.rkeys {
+			C.ucp_rkey_destroy(rk)
+		}
+		e.rkeys = nil
+	}
+	for _, e := range eps {
 		t.waitLocked(C.mpx_ep_close(e.ep, 1), time.Second)
 	}
 	// What waits in Go for a release must be released while the worker

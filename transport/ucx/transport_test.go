@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -217,5 +218,62 @@ func TestReorder(t *testing.T) {
 	}
 	for _, v := range rec.Violations() {
 		t.Error(v)
+	}
+}
+
+// One-sided access: Put, Get, fetch-and-add and compare-and-swap into a
+// peer's registered region, and a clear error outside it.
+func TestRMA(t *testing.T) {
+	for _, tls := range tlsCases() {
+		t.Run(tls, func(t *testing.T) {
+			trs, _ := pair(t, tls, secret())
+			mem := make([]byte, 4096)
+			reg, err := trs[1].Register(mem)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer reg.Deregister()
+			ep, err := trs[0].Endpoint(1, trs[1].Address())
+			if err != nil {
+				t.Fatal(err)
+			}
+			e := ep.(RMA)
+			src := patterned(1000, 3)
+			if err := e.Put(reg.Key(), 8, src); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]byte, 1000)
+			if err := e.Get(reg.Key(), 8, got); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, src) {
+				t.Errorf("Get after Put returned other bytes")
+			}
+			binary.LittleEndian.PutUint64(mem[2048:], 40)
+			for i, want := range []uint64{40, 42, 44} {
+				old, err := e.FetchAdd64(reg.Key(), 2048, 2)
+				if err != nil || old != want {
+					t.Errorf("fetch-add %d: old %d, %v; want %d", i, old, err, want)
+				}
+			}
+			if old, err := e.CompareSwap64(reg.Key(), 2048, 1, 7); err != nil || old != 46 {
+				t.Errorf("failing compare-swap: old %d, %v; want 46", old, err)
+			}
+			if old, err := e.CompareSwap64(reg.Key(), 2048, 46, 7); err != nil || old != 46 {
+				t.Errorf("compare-swap: old %d, %v; want 46", old, err)
+			}
+			if v, err := e.FetchAdd64(reg.Key(), 2048, 0); err != nil || v != 7 {
+				t.Errorf("after compare-swap the word is %d, %v; want 7", v, err)
+			}
+			if err := e.Put(reg.Key(), 4090, make([]byte, 7)); !errors.Is(err, ErrRange) {
+				t.Errorf("Put past the region's end: %v, want ErrRange", err)
+			}
+			if _, err := e.FetchAdd64(reg.Key(), 3, 1); err == nil || !strings.Contains(err.Error(), "aligned") {
+				t.Errorf("unaligned fetch-add: %v, want an alignment error", err)
+			}
+		})
 	}
 }

@@ -389,7 +389,7 @@ ucs_status_ptr_t mpx_put(ucp_ep_h ep, const void *src, size_t len, uint64_t radd
 }
 
 // mpx_atomic runs a 64-bit atomic at raddr: op 0 fetch-and-add, 1 compare
-// and swap (*result holds the expected value on entry). The old value lands
+// and swap (value is the expected word, *result the new one on entry). The old value lands
 // in *result, which must stay valid until the request completes.
 ucs_status_ptr_t mpx_atomic(ucp_ep_h ep, int op, uint64_t value, uint64_t *result, uint64_t raddr, ucp_rkey_h rkey)
 {

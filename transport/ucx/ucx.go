@@ -110,5 +110,22 @@ const (
 // `mpx info`.
 const EagerLimit = eagerLimit
 
-var singleCopyParam = param.NewBool("ucx_single_copy", true,
+var singleCopyParam = param.NewBool("ucx_single_copy", false,
 	"ucx: messages above the eager limit are read by the receiver from the sender's registered buffer (RDMA get) instead of pushed after a clear-to-send")
+
+// RMA is implemented by the endpoints of a ucx transport: one-sided access
+// to a region a peer registered (Transport.Register) and whose Key it
+// shipped. Each call waits for local completion and does not retain its
+// buffers; Flush waits for remote completion of the Puts and atomics
+// before it. Offsets are bytes into the region; an access outside it
+// fails with ErrRange. Atomics work on 8-aligned 64-bit words.
+type RMA interface {
+	Put(key []byte, off uint64, src []byte) error
+	Get(key []byte, off uint64, dst []byte) error
+	FetchAdd64(key []byte, off, delta uint64) (old uint64, err error)
+	CompareSwap64(key []byte, off, compare, swap uint64) (old uint64, err error)
+	Flush() error
+}
+
+// ErrRange: a one-sided access falls outside the remote region.
+var ErrRange = errors.New("ucx: access outside the remote region")
