@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 )
@@ -79,31 +78,6 @@ func ParseAddr(s string) (Addr, error) {
 	}
 	return a, nil
 }
-
-// thisHost names this boot of this machine: ranks with the same name can
-// reach each other through shared memory.
-func thisHost() [hostLen]byte {
-	name, _ := os.Hostname()
-	boot, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	sum := sha256.Sum256([]byte(name + "\x00" + string(boot)))
-	var h [hostLen]byte
-	copy(h[:], sum[:])
-	return h
-}
-
-// Message types, in byte 8 of the active-message header.
-const (
-	msgFrame = 1 // an mpx frame
-	msgHello = 2 // first message of a connection: rank, challenges, proof
-	msgBye   = 3 // the sender closed its transport; last message of the connection
-	// msgByeBack is a bye sent on the connection a peer opened, by a rank
-	// that never opened its own: it follows no numbered message.
-	msgByeBack = 4
-)
-
-// amHdrLen is the size of the active-message header: sequence number (8),
-// type (1), padding (7), mpx header (48). It matches MPX_AM_HDR in ucx.h.
-const amHdrLen = 64
 
 // helloLen is a hello's payload: source rank, destination rank, the
 // destination's challenge, the source's challenge, the proof.

@@ -18,9 +18,11 @@ import "C"
 import (
 	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -30,11 +32,47 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mpx-hpc/mpx/param"
 	"github.com/mpx-hpc/mpx/transport"
 )
 
 // Built reports whether this binary has the ucx transport.
 const Built = true
+
+// limits advertised by every ucx transport.
+const (
+	// maxFrame bounds one frame's payload.
+	maxFrame = 1 << 30
+	latency  = 2 * time.Microsecond
+)
+
+var singleCopyParam = param.NewBool("ucx_single_copy", false,
+	"ucx: messages above the eager limit are read by the receiver from the sender's registered buffer (RDMA get) instead of pushed after a clear-to-send")
+
+// thisHost names this boot of this machine: ranks with the same name can
+// reach each other through shared memory.
+func thisHost() [hostLen]byte {
+	name, _ := os.Hostname()
+	boot, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	sum := sha256.Sum256([]byte(name + "\x00" + string(boot)))
+	var h [hostLen]byte
+	copy(h[:], sum[:])
+	return h
+}
+
+// Message types, in byte 8 of the active-message header.
+const (
+	msgFrame = 1 // an mpx frame
+	msgHello = 2 // first message of a connection: rank, challenges, proof
+	msgBye   = 3 // the sender closed its transport; last message of the connection
+	// msgByeBack is a bye sent on the connection a peer opened, by a rank
+	// that never opened its own: it follows no numbered message.
+	msgByeBack = 4
+)
+
+// amHdrLen is the size of the active-message header: sequence number (8),
+// type (1), padding (7), mpx header (48). It matches MPX_AM_HDR in ucx.h.
+const amHdrLen = 64
 
 // Transport is one rank's UCX transport: one UCP context and worker. It
 // implements transport.Transport and transport.Poller; its endpoints

@@ -24,7 +24,6 @@ func pair(t *testing.T, tls string, secrets ...[]byte) ([]*Transport, []*transpo
 	sc := true
 	var trs []*Transport
 	var recs []*transporttest.Recorder
-	var stops []func()
 	for i := 0; i < 2; i++ {
 		secret := secrets[min(i, len(secrets)-1)]
 		rec := transporttest.NewRecorder()
@@ -48,7 +47,6 @@ func pair(t *testing.T, tls string, secrets ...[]byte) ([]*Transport, []*transpo
 		}()
 		var once sync.Once
 		stop := func() { once.Do(func() { close(quit); tr.Wake(); <-done }) }
-		stops = append(stops, stop)
 		t.Cleanup(func() { stop(); tr.Close() })
 		trs, recs = append(trs, tr), append(recs, rec)
 	}
