@@ -29,7 +29,7 @@ go test -race -count=1 -timeout 20m ./...
 # The ucx transport (cgo, -tags ucx) over UCX's tcp and shared memory,
 # with the launched comm tests; and its cgo pointer rules checked.
 for tls in tcp sm; do
-  UCX_TLS=$tls go test -tags ucx -race -count=1 -timeout 10m ./transport/ucx/ ./comm/ -run 'UCX|Conformance|SingleCopy|Stranger|Reorder'
+  UCX_TLS=$tls go test -tags ucx -race -count=1 -timeout 10m ./transport/ucx/ ./comm/ -run 'UCX|Conformance|SingleCopy|Stranger|Reorder|RMA'
   UCX_TLS=$tls GOEXPERIMENT=cgocheck2 go test -tags ucx -count=1 -timeout 5m ./transport/ucx/
 done
 go test -tags cluster -count=1 -timeout 15m ./test/cluster/
