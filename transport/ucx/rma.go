@@ -180,13 +180,19 @@ func (e *endpoint) atomic(op string, key []byte, off uint64, code int, value, re
 	// The result lands in C memory, which the request may write after
 	// the issuing call returns.
 	res := (*C.uint64_t)(C.malloc(8))
-	defer C.free(unsafe.Pointer(res))
 	*res = C.uint64_t(result)
 	var b [8]byte
 	err := e.rma(op, key, off, 8, unsafe.Pointer(&b[0]), func(rk C.ucp_rkey_h, raddr uint64) C.ucs_status_ptr_t {
 		return C.mpx_atomic(e.ep, C.int(code), C.uint64_t(value), res, C.uint64_t(raddr), rk)
 	})
-	return uint64(*res), err
+	if err != nil && e.t.closed.Load() {
+		// Abandoned to Close: UCP may still write res until the worker
+		// is destroyed, so it is not freed.
+		return 0, err
+	}
+	old := uint64(*res)
+	C.free(unsafe.Pointer(res))
+	return old, err
 }
 
 // Flush waits until every Put and atomic this endpoint issued is complete
