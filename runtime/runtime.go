@@ -22,6 +22,7 @@ import (
 	"github.com/mpx-hpc/mpx/transport"
 	"github.com/mpx-hpc/mpx/transport/shm"
 	"github.com/mpx-hpc/mpx/transport/tcp"
+	"github.com/mpx-hpc/mpx/transport/ucx"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -29,8 +30,8 @@ import (
 const Version = "0.1.0"
 
 var (
-	transportParam = param.NewEnum("transport", "auto", []string{"auto", "shm", "tcp"},
-		"transport for every peer: auto takes shared memory on the same node and tcp between nodes; naming one forces it")
+	transportParam = param.NewEnum("transport", "auto", []string{"auto", "shm", "tcp", "ucx"},
+		"transport for every peer: auto takes shared memory on the same node, and between nodes ucx where this binary has it (-tags ucx) and UCX finds an RDMA device, else tcp; naming one forces it (ucx obeys UCX_TLS and UCX_NET_DEVICES)")
 	tcpReadParam = param.NewEnum("tcp_read", "waiter", []string{"waiter", "thread"},
 		"who reads TCP links when no shared memory is in use: the goroutine waiting for the peer, asleep on its socket (lowest latency), or a receive goroutine per link that hands frames over (progress while the rank computes)")
 	reportParam = param.NewBool("report_transports", false,
@@ -96,6 +97,7 @@ func detectPMI2() (bootstrap.Env, error) {
 type card struct {
 	Node int    `msgpack:"node"`
 	TCP  string `msgpack:"tcp"`
+	UCX  string `msgpack:"ucx,omitempty"` // empty: this rank has no ucx transport
 }
 
 func cardKey(rank int) string { return "card/" + strconv.Itoa(rank) }
@@ -107,6 +109,7 @@ type Runtime struct {
 	boot  *bootstrap.Client // the launcher's, when not under PMI-2
 	tcp   *tcp.Transport
 	shm   *shm.Transport
+	ucx   ucx.Link       // nil unless chosen (see openUCX)
 	local map[int]string // shm business cards of the ranks on this node
 	mu    sync.Mutex
 	seen  map[int]card
@@ -138,7 +141,14 @@ func Start(env bootstrap.Env, h transport.Handler) (*Runtime, error) {
 	if err != nil {
 		return fail(err)
 	}
-	b, err := msgpack.Marshal(card{Node: env.NodeID, TCP: rt.tcp.Address()})
+	me := card{Node: env.NodeID, TCP: rt.tcp.Address()}
+	if err := rt.openUCX(h); err != nil {
+		return fail(err)
+	}
+	if rt.ucx != nil {
+		me.UCX = rt.ucx.Address()
+	}
+	b, err := msgpack.Marshal(me)
 	if err != nil {
 		return fail(err)
 	}
@@ -176,7 +186,7 @@ func (rt *Runtime) startShm(h transport.Handler) error {
 	}
 	// Every rank of a node decides alike, since the fences below are
 	// job-wide: all ranks take part in them whether or not they use shm.
-	use := mode != "tcp" && len(local) > 1
+	use := mode != "tcp" && mode != "ucx" && len(local) > 1
 	if use {
 		t, err := shm.New(shm.Config{Rank: rt.env.Rank, Size: rt.env.Size, JobID: rt.env.JobID,
 			Secret: rt.env.Secret, Handler: h, LocalPeers: local})
@@ -219,23 +229,73 @@ func (rt *Runtime) startShm(h transport.Handler) error {
 
 func shmKey(rank int) string { return "shm/" + strconv.Itoa(rank) }
 
+// openUCX opens the ucx transport when transport=ucx forces it (failing
+// the rank if it cannot), or, under auto, when this binary has ucx and UCX
+// finds an RDMA-capable transport here. Whether a peer is then reached
+// over ucx depends on both business cards (useUCX), so both ends agree.
+func (rt *Runtime) openUCX(h transport.Handler) error {
+	mode := transportParam.Get()
+	switch {
+	case mode == "ucx":
+	case mode != "auto" || !ucx.Built || rt.env.Size == 1:
+		return nil
+	default:
+		rs, err := ucx.Resources()
+		if err != nil || !ucx.HasRDMA(rs) {
+			return nil
+		}
+	}
+	l, err := ucx.Open(ucx.Config{Rank: rt.env.Rank, Size: rt.env.Size, Secret: rt.env.Secret, Handler: h})
+	if err != nil {
+		if mode == "ucx" {
+			return fmt.Errorf("transport=ucx: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "mpx: rank %d: ucx unavailable, using tcp between nodes: %v\n", rt.env.Rank, err)
+		return nil
+	}
+	rt.ucx = l
+	return nil
+}
+
+// useUCX says whether peer, whose business card is c, is reached over
+// ucx: both ranks have it, and it is forced or the peer is on another node.
+func (rt *Runtime) useUCX(c card) bool {
+	return rt.ucx != nil && c.UCX != "" && (transportParam.Get() == "ucx" || c.Node != rt.env.NodeID)
+}
+
 // describePeers says which transport reaches which peers.
 func (rt *Runtime) describePeers() string {
 	var viaShm, viaTCP []int
+	viaUCX := map[string][]int{} // by the UCX lanes that reach them
+	var lanes []string
 	for r := 0; r < rt.env.Size; r++ {
 		if r == rt.env.Rank {
 			continue
 		}
 		if _, ok := rt.local[r]; ok {
 			viaShm = append(viaShm, r)
-		} else {
-			viaTCP = append(viaTCP, r)
+			continue
 		}
+		if c, err := rt.card(r); err == nil && rt.useUCX(c) {
+			l := "connecting"
+			if _, err := rt.ucx.Endpoint(r, c.UCX); err == nil {
+				l = rt.ucx.Lanes(r)
+			}
+			if _, ok := viaUCX[l]; !ok {
+				lanes = append(lanes, l)
+			}
+			viaUCX[l] = append(viaUCX[l], r)
+			continue
+		}
+		viaTCP = append(viaTCP, r)
 	}
 	out := "self to itself"
 	if len(viaShm) > 0 {
 		path, _ := rt.shm.SingleCopyPath()
 		out += fmt.Sprintf("; shm (large messages: %s) to ranks %s", path, ranks(viaShm))
+	}
+	for _, l := range lanes {
+		out += fmt.Sprintf("; ucx (%s) to ranks %s", l, ranks(viaUCX[l]))
 	}
 	if len(viaTCP) > 0 {
 		out += fmt.Sprintf("; tcp from %s to ranks %s", rt.tcp.Addr(), ranks(viaTCP))
@@ -310,6 +370,14 @@ func (rt *Runtime) Peer(rank int) (transport.Endpoint, transport.Limits, error) 
 		return nil, transport.Limits{}, fmt.Errorf("transport=shm, but rank %d is on node %d and rank %d on node %d",
 			rt.env.Rank, rt.env.NodeID, rank, c.Node)
 	}
+	if rt.useUCX(c) {
+		ep, err := rt.ucx.Endpoint(rank, c.UCX)
+		if err != nil {
+			return nil, transport.Limits{}, fmt.Errorf("rank %d (node %d) cannot reach rank %d (node %d) over ucx: %w",
+				rt.env.Rank, rt.env.NodeID, rank, c.Node, err)
+		}
+		return ep, rt.ucx.Limits(), nil
+	}
 	addr := c.TCP
 	if c.Node == rt.env.NodeID {
 		// Same node: the loopback address, so that traffic between local
@@ -340,10 +408,14 @@ func loopbackFirst(card string) string {
 
 // Pollers are the transports that deliver only when polled.
 func (rt *Runtime) Pollers() []transport.Poller {
+	var ps []transport.Poller
 	if rt.shm != nil {
-		return []transport.Poller{rt.shm}
+		ps = append(ps, rt.shm)
 	}
-	return nil
+	if rt.ucx != nil {
+		ps = append(ps, rt.ucx)
+	}
+	return ps
 }
 
 // Standbys are the transports whose links the rank's waiting goroutines
@@ -351,7 +423,7 @@ func (rt *Runtime) Pollers() []transport.Poller {
 // or the tcp_read parameter says otherwise). Give them to the engine's
 // AddStandby.
 func (rt *Runtime) Standbys() []transport.Standby {
-	if rt.shm != nil || tcpReadParam.Get() != "waiter" {
+	if rt.shm != nil || rt.ucx != nil || tcpReadParam.Get() != "waiter" {
 		return nil
 	}
 	return []transport.Standby{rt.tcp}
@@ -402,6 +474,9 @@ func (rt *Runtime) close() {
 	if rt.shm != nil {
 		rt.shm.Close()
 	}
+	if rt.ucx != nil {
+		rt.ucx.Close()
+	}
 	if rt.tcp != nil {
 		rt.tcp.Close()
 	}
@@ -435,5 +510,28 @@ func Transports() []TransportInfo {
 		detail += " (" + err.Error() + ")"
 	}
 	info = append(info, TransportInfo{Name: "shm", Available: true, Detail: detail, EagerLimit: shm.EagerLimit()})
-	return info
+	return append(info, ucxInfo())
+}
+
+// ucxInfo says whether this binary has ucx, what UCX offers here, and so
+// whether auto would use it between nodes.
+func ucxInfo() TransportInfo {
+	ti := TransportInfo{Name: "ucx", EagerLimit: ucx.EagerLimit}
+	rs, err := ucx.Resources()
+	if err != nil {
+		ti.Detail = err.Error()
+		return ti
+	}
+	var names []string
+	for _, r := range rs {
+		names = append(names, r.String())
+	}
+	ti.Available = len(rs) > 0
+	ti.Detail = "UCX offers " + strings.Join(names, " ")
+	if ucx.HasRDMA(rs) {
+		ti.Detail += "; RDMA found: auto uses ucx between nodes"
+	} else {
+		ti.Detail += "; no RDMA transport: auto uses tcp between nodes, transport=ucx forces ucx"
+	}
+	return ti
 }

@@ -67,8 +67,11 @@ func writeProtocols(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, t := range mpxruntime.Transports() {
 		big := "rendezvous: RTS, CTS, then the payload straight into the posted buffer"
-		if t.Name == "shm" {
+		switch t.Name {
+		case "shm":
 			big = "rendezvous: the receiver copies from the sender's memory (process_vm_readv) where allowed, else RTS/CTS through the rings"
+		case "ucx":
+			big = "rendezvous: the receiver reads the sender's registered buffer into the posted one (ucp_get_nbx; ucx_single_copy), else RTS/CTS with UCP's zero-copy rendezvous"
 		}
 		fmt.Fprintf(tw, "  %s\teager up to %s\t%s\n", t.Name, param.FormatSize(t.EagerLimit), big)
 	}
