@@ -84,6 +84,9 @@ type agentNode struct {
 	// their number.
 	asked   map[uint64]chan *agentMsg
 	lastSeq uint64
+	// mute is set when the agent let a state request go unanswered: the
+	// next ones fail at once rather than each waiting out the timeout.
+	mute bool
 	// delivering is set while the reader hands output to the launcher's
 	// writers, which may block (a paused pager): the agent's pings then
 	// wait unread, and its silence means nothing.
@@ -547,6 +550,10 @@ func (p *agentProc) State() (ProcState, error) {
 		n.mu.Unlock()
 		return ProcState{}, fmt.Errorf("the agent on node %s is gone", n.name)
 	}
+	if n.mute {
+		n.mu.Unlock()
+		return ProcState{}, fmt.Errorf("the agent on node %s did not answer an earlier request", n.name)
+	}
 	if n.asked == nil {
 		n.asked = map[uint64]chan *agentMsg{}
 	}
@@ -576,6 +583,9 @@ func (p *agentProc) State() (ProcState, error) {
 		return ProcState{}, fmt.Errorf("rank %d has exited", p.rank)
 	case <-t.C:
 		forget()
+		n.mu.Lock()
+		n.mute = true
+		n.mu.Unlock()
 		return ProcState{}, fmt.Errorf("the agent on node %s did not answer within %v", n.name, n.link.timeout)
 	}
 }

@@ -150,3 +150,78 @@ func TestAgentTimeoutNamesStoppedRank(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentProcState: the launcher's side of a state request, against a
+// fake agent that answers, answers that it could not read the state, or
+// stays silent (after which the node's next requests fail at once).
+func TestAgentProcState(t *testing.T) {
+	secret := []byte("0123456789abcdef-state-test")
+	for _, tc := range []struct {
+		name  string
+		reply func(req *agentMsg) *agentMsg // nil: no answer
+		want  ProcState
+		errs  []string // the errors of two requests in a row; "" for none
+	}{
+		{"stopped", func(q *agentMsg) *agentMsg {
+			return &agentMsg{Op: opStateReply, Rank: q.Rank, Seq: q.Seq, Pid: 42, State: 'T', CPU: 7, Sig: 19}
+		}, ProcState{PID: 42, State: 'T', CPU: 7, StopSignal: syscall.SIGSTOP}, []string{"", ""}},
+		{"unreadable", func(q *agentMsg) *agentMsg {
+			return &agentMsg{Op: opStateReply, Rank: q.Rank, Seq: q.Seq, Pid: 42, Text: "no such file"}
+		}, ProcState{PID: 42}, []string{"on node n9: no such file", "on node n9: no such file"}},
+		{"silent", nil, ProcState{}, []string{"the agent on node n9 did not answer within 300ms",
+			"the agent on node n9 did not answer an earlier request"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := tcpPair(t)
+			defer a.Close()
+			defer b.Close()
+			agentSide := make(chan *agentLink, 1)
+			go func() {
+				l, err := handshake(b, secret, "agent", "n9", false)
+				if err != nil {
+					t.Error(err)
+				}
+				agentSide <- l
+			}()
+			l, err := handshake(a, secret, "launcher", "launcher", true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			al := <-agentSide
+			if al == nil {
+				t.FailNow()
+			}
+			go func() {
+				for {
+					m, err := al.recv()
+					if err != nil {
+						return
+					}
+					if m.Op == opState && tc.reply != nil {
+						al.send(tc.reply(m))
+					}
+				}
+			}()
+			l.timeout = 300 * time.Millisecond
+			n := &agentNode{s: &AgentStarter{Stderr: &lockedBuffer{}}, name: "n9", link: l, procs: map[int]*agentProc{},
+				left: 1, bye: make(chan struct{}), heard: make(chan struct{}, 1)}
+			p := &agentProc{node: n, rank: 3, done: make(chan struct{})}
+			n.procs[3] = p
+			go n.readLoop()
+			for i, wantErr := range tc.errs {
+				st, err := p.State()
+				switch {
+				case wantErr == "" && err != nil:
+					t.Errorf("request %d: %v", i, err)
+				case wantErr != "" && (err == nil || err.Error() != wantErr):
+					t.Errorf("request %d: error %v, want %q", i, err, wantErr)
+				case st != tc.want:
+					t.Errorf("request %d: %+v, want %+v", i, st, tc.want)
+				}
+			}
+			n.mu.Lock()
+			n.closed = true // the connection's end is no loss
+			n.mu.Unlock()
+		})
+	}
+}
