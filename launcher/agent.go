@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -200,6 +201,8 @@ func (a *agent) handle(m *agentMsg) error {
 			syscall.Kill(-p.pgid, syscall.Signal(m.Sig))
 		}
 		return nil
+	case opState:
+		return a.link.send(a.rankState(m.Rank, m.Seq))
 	}
 	return fmt.Errorf("unexpected %d message from the launcher", m.Op)
 }
@@ -385,6 +388,36 @@ func (a *agent) start(spec *agentSpec) error {
 		a.link.send(m)
 	}()
 	return nil
+}
+
+// rankState answers the launcher's question about a rank that gave no
+// report: the state of its process, read here where the process is (and
+// the stop signal, which only its parent, this agent, can ask).
+func (a *agent) rankState(rank int, seq uint64) *agentMsg {
+	reply := &agentMsg{Op: opStateReply, Rank: rank, Seq: seq}
+	a.mu.Lock()
+	p := a.procs[rank]
+	a.mu.Unlock()
+	if p == nil {
+		reply.Text = fmt.Sprintf("rank %d has no process on %s", rank, a.cfg.Node)
+		return reply
+	}
+	reply.Pid = p.pgid
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(p.pgid) + "/stat")
+	if err != nil {
+		reply.Text = err.Error()
+		return reply
+	}
+	st, err := parseStat(b)
+	if err != nil {
+		reply.Text = err.Error()
+		return reply
+	}
+	reply.State, reply.CPU = st.State, st.CPU
+	if st.State == 'T' {
+		reply.Sig = int(stopSignal(p.pgid))
+	}
+	return reply
 }
 
 func (a *agent) binding(spec *agentSpec) ([]int, error) {

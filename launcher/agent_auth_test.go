@@ -300,7 +300,7 @@ func FuzzAgentLinkRecv(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if m.Op < opHello || m.Op > opBye || (m.Op == opStart && m.Spec == nil) {
+		if m.Op < opHello || m.Op > opMax || (m.Op == opStart && m.Spec == nil) {
 			t.Fatalf("accepted %+v", m)
 		}
 	})

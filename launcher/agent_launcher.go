@@ -80,6 +80,13 @@ type agentNode struct {
 	closed  bool
 	bye     chan struct{}
 	heard   chan struct{}
+	// asked holds the state requests waiting for the agent's reply, by
+	// their number.
+	asked   map[uint64]chan *agentMsg
+	lastSeq uint64
+	// mute is set when the agent let a state request go unanswered: the
+	// next ones fail at once rather than each waiting out the timeout.
+	mute bool
 	// delivering is set while the reader hands output to the launcher's
 	// writers, which may block (a paused pager): the agent's pings then
 	// wait unread, and its silence means nothing.
@@ -527,6 +534,62 @@ func (p *agentProc) Signal(sig syscall.Signal) error {
 	return n.link.send(&agentMsg{Op: opSignal, Rank: p.rank, Sig: int(sig)})
 }
 
+// State asks the rank's agent what state its process is in, for a
+// report about a rank that does not answer for itself (a stopped process
+// on another node is described as one on the launcher's).
+func (p *agentProc) State() (ProcState, error) {
+	select {
+	case <-p.done:
+		return ProcState{}, fmt.Errorf("rank %d has exited", p.rank)
+	default:
+	}
+	n := p.node
+	ch := make(chan *agentMsg, 1)
+	n.mu.Lock()
+	if n.lostErr != nil || n.closed {
+		n.mu.Unlock()
+		return ProcState{}, fmt.Errorf("the agent on node %s is gone", n.name)
+	}
+	if n.mute {
+		n.mu.Unlock()
+		return ProcState{}, fmt.Errorf("the agent on node %s did not answer an earlier request", n.name)
+	}
+	if n.asked == nil {
+		n.asked = map[uint64]chan *agentMsg{}
+	}
+	n.lastSeq++
+	seq := n.lastSeq
+	n.asked[seq] = ch
+	n.mu.Unlock()
+	forget := func() {
+		n.mu.Lock()
+		delete(n.asked, seq)
+		n.mu.Unlock()
+	}
+	if err := n.link.send(&agentMsg{Op: opState, Rank: p.rank, Seq: seq}); err != nil {
+		forget()
+		return ProcState{}, fmt.Errorf("asking the agent on node %s: %w", n.name, err)
+	}
+	t := time.NewTimer(n.link.timeout)
+	defer t.Stop()
+	select {
+	case m := <-ch:
+		if m.Text != "" {
+			return ProcState{PID: m.Pid}, fmt.Errorf("on node %s: %s", n.name, m.Text)
+		}
+		return ProcState{PID: m.Pid, State: m.State, CPU: m.CPU, StopSignal: syscall.Signal(m.Sig)}, nil
+	case <-p.done:
+		forget()
+		return ProcState{}, fmt.Errorf("rank %d has exited", p.rank)
+	case <-t.C:
+		forget()
+		n.mu.Lock()
+		n.mute = true
+		n.mu.Unlock()
+		return ProcState{}, fmt.Errorf("the agent on node %s did not answer within %v", n.name, n.link.timeout)
+	}
+}
+
 func (p *agentProc) Wait() ExitStatus {
 	<-p.done
 	return p.status
@@ -577,6 +640,14 @@ func (n *agentNode) readLoop() {
 				}
 				p.finish(st)
 				n.rankDone()
+			}
+		case opStateReply:
+			n.mu.Lock()
+			ch := n.asked[m.Seq]
+			delete(n.asked, m.Seq)
+			n.mu.Unlock()
+			if ch != nil {
+				ch <- m // buffered: the asker may have given up
 			}
 		case opLog:
 			n.s.logf("%s", m.Text)

@@ -42,23 +42,29 @@ var (
 type agentOp uint8
 
 const (
-	opHello    agentOp = iota + 1 // both: Role, Nonce, Node, Version
-	opProof                       // both: MAC over both nonces (dialer first)
-	opStage                       // L: Name, Mode, Data (a chunk), Last
-	opStart                       // L: Spec
-	opSignal                      // L: Rank, Sig
-	opShutdown                    // L: end the job on this node, clean up, say Bye
-	opPing                        // both: heartbeat
-	opStarted                     // A: Rank, Pid
-	opOutput                      // A: Rank, Stream (1 stdout, 2 stderr), Data
-	opExit                        // A: Rank, Code, Sig, Text (could not start or wait)
-	opLog                         // A: Text, a line for the launcher's stderr (or, instead of a hello, why the agent refuses)
-	opBye                         // A: clean-up done
+	opHello      agentOp = iota + 1 // both: Role, Nonce, Node, Version
+	opProof                         // both: MAC over both nonces (dialer first)
+	opStage                         // L: Name, Mode, Data (a chunk), Last
+	opStart                         // L: Spec
+	opSignal                        // L: Rank, Sig
+	opShutdown                      // L: end the job on this node, clean up, say Bye
+	opPing                          // both: heartbeat
+	opStarted                       // A: Rank, Pid
+	opOutput                        // A: Rank, Stream (1 stdout, 2 stderr), Data
+	opExit                          // A: Rank, Code, Sig, Text (could not start or wait)
+	opLog                           // A: Text, a line for the launcher's stderr (or, instead of a hello, why the agent refuses)
+	opBye                           // A: clean-up done
+	opState                         // L: Rank, Seq: what state is the rank's process in?
+	opStateReply                    // A: Rank, Seq, Pid, State, CPU, Sig (the stop signal); Text if it could not be read
 )
 
-// agentProtoVersion changes whenever messages change meaning; both sides
-// must agree.
-const agentProtoVersion = 2
+// opMax is the highest op a peer of this version may send.
+const opMax = opStateReply
+
+// agentProtoVersion changes whenever messages change meaning or are
+// added; both sides must agree (a peer sent an op it does not know takes
+// the frame as malformed and drops the link). 3 added opState.
+const agentProtoVersion = 3
 
 // maxAgentFrame bounds one frame (staged files go in chunks of stageChunk).
 const (
@@ -84,6 +90,11 @@ type agentMsg struct {
 	Mode    uint32     `msgpack:"mode,omitempty"`
 	Last    bool       `msgpack:"last,omitempty"`
 	Spec    *agentSpec `msgpack:"spec,omitempty"`
+	// A state request and its reply: the request's number, the process
+	// state letter of /proc/PID/stat and its processor time in ticks.
+	Seq   uint64 `msgpack:"seq,omitempty"`
+	State uint8  `msgpack:"st,omitempty"`
+	CPU   uint64 `msgpack:"cpu,omitempty"`
 	// The launcher's hello sets the agent's heartbeat, in nanoseconds.
 	Every   int64 `msgpack:"every,omitempty"`
 	Timeout int64 `msgpack:"timeout,omitempty"`
@@ -163,7 +174,7 @@ func decodeAgentMsg(body []byte) (*agentMsg, error) {
 	if err := msgpack.Unmarshal(body, &m); err != nil {
 		return nil, fmt.Errorf("%w: %v", errAgentFrame, err)
 	}
-	if m.Op < opHello || m.Op > opBye {
+	if m.Op < opHello || m.Op > opMax {
 		return nil, fmt.Errorf("%w: unknown op %d", errAgentFrame, m.Op)
 	}
 	if m.Op == opStart && m.Spec == nil {

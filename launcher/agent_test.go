@@ -25,6 +25,8 @@ func TestAgentMsgRoundTrip(t *testing.T) {
 		{Op: opOutput, Rank: 2, Stream: 2, Data: []byte("line\n")},
 		{Op: opExit, Rank: 1, Sig: 9},
 		{Op: opStage, Name: "prog", Mode: 0o755, Data: []byte{0, 1}, Last: true},
+		{Op: opState, Rank: 3, Seq: 7},
+		{Op: opStateReply, Rank: 3, Seq: 7, Pid: 99, State: 'T', CPU: 12, Sig: 19},
 	}
 	var b bytes.Buffer
 	for _, m := range msgs {
@@ -50,6 +52,7 @@ func TestAgentMsgRoundTrip(t *testing.T) {
 		"not msgpack":   {0, 0, 0, 1, 0xc1},
 		"unknown op":    append([]byte{0, 0, 0, 3}, 0x81, 0xa1, 'o')[:7],
 		"start no rank": frame(t, map[string]any{"o": int(opStart)}),
+		"op past opMax": frame(t, map[string]any{"o": int(opMax) + 1}),
 	}
 	for name, in := range bad {
 		if _, err := readAgentMsg(bytes.NewReader(in)); err == nil {
@@ -73,6 +76,7 @@ func FuzzReadAgentMsg(f *testing.F) {
 		{Op: opStart, Spec: &agentSpec{Rank: 1, Path: "/x", Env: []string{"A=B"}}},
 		{Op: opOutput, Rank: 1, Stream: 1, Data: []byte("out")},
 		{Op: opPing},
+		{Op: opStateReply, Rank: 1, Seq: 2, Pid: 3, State: 'S'},
 	} {
 		var b bytes.Buffer
 		writeAgentMsg(&b, m)
@@ -83,7 +87,7 @@ func FuzzReadAgentMsg(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if m.Op < opHello || m.Op > opBye || (m.Op == opStart && m.Spec == nil) {
+		if m.Op < opHello || m.Op > opMax || (m.Op == opStart && m.Spec == nil) {
 			t.Fatalf("accepted %+v", m)
 		}
 		var b bytes.Buffer

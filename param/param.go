@@ -7,6 +7,9 @@
 // MPX_TUNE_FILE (lines `name = value`, # comments), or the default.
 // `mpx info` prints them all through All.
 //
+// Parameters whose names start with a scope's prefix (launcher_) belong to
+// one program, which alone checks their names: see scopes.
+//
 // It imports only the standard library, so that every layer may use it.
 package param
 
@@ -49,6 +52,82 @@ var (
 // EnvName is the environment variable that carries a parameter's value.
 func EnvName(name string) string {
 	return "MPX_PARAM_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(name))
+}
+
+// scopes are the prefixes of parameter families that one program owns: the
+// launcher's (launcher_*) are read by `mpx run` and `mpx agent`, never by
+// ranks, although ranks inherit the environment and tuning file that set
+// them. A process that registered no parameter of a scope takes a name of
+// it as its owner's business; the owner (which has them registered)
+// checks the names, so a misspelt launcher_ parameter is still refused,
+// by mpx run.
+var scopes = []string{"launcher_"}
+
+// foreign says whether name (or, if env, the variable name without its
+// MPX_PARAM_ prefix) is in a scope of which this process registered no
+// parameter.
+func foreign(name string, env bool) bool {
+	for _, sc := range scopes {
+		prefix := sc
+		if env {
+			prefix = strings.TrimPrefix(EnvName(sc), "MPX_PARAM_")
+		}
+		if !strings.HasPrefix(name, prefix) {
+			continue
+		}
+		mu.RLock()
+		defer mu.RUnlock()
+		for n := range registry {
+			if strings.HasPrefix(n, sc) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// suggest is " (did you mean X?)" for the registered parameter closest to
+// an unknown name, if one is close enough to be a typo; env compares
+// variable names.
+func suggest(name string, env bool) string {
+	mu.RLock()
+	defer mu.RUnlock()
+	best, bestD := "", 0
+	for n, e := range registry {
+		cand := n
+		if env {
+			cand = e.env
+		}
+		d := editDistance(name, cand)
+		if best == "" || d < bestD || d == bestD && cand < best {
+			best, bestD = cand, d
+		}
+	}
+	if best == "" || bestD > 2 || bestD*3 > len(name) {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %s?)", best)
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // TuneFileEnv names the environment variable holding the tuning file path.
@@ -130,7 +209,7 @@ func Set(name, value string) error {
 	e, ok := registry[name]
 	mu.RUnlock()
 	if !ok {
-		return fmt.Errorf("unknown parameter %q (see `mpx info` for the list)", name)
+		return fmt.Errorf("unknown parameter %q%s (see `mpx info` for the list)", name, suggest(name, false))
 	}
 	if err := e.check(value); err != nil {
 		return fmt.Errorf("parameter %s=%q: %w", name, value, err)
@@ -173,8 +252,11 @@ func Check() error {
 			continue
 		}
 		e := lookupEnvName(k)
+		if e == nil && foreign(strings.TrimPrefix(k, "MPX_PARAM_"), true) {
+			continue // its owner checks it
+		}
 		if e == nil {
-			return fmt.Errorf("environment variable %s names no parameter (see `mpx info`)", k)
+			return fmt.Errorf("environment variable %s names no parameter%s (see `mpx info`)", k, suggest(k, true))
 		}
 		if err := e.check(v); err != nil {
 			return fmt.Errorf("%s=%q: %w", k, v, err)
@@ -184,8 +266,11 @@ func Check() error {
 		mu.RLock()
 		e := registry[k]
 		mu.RUnlock()
+		if e == nil && foreign(k, false) {
+			continue // its owner checks it
+		}
 		if e == nil {
-			return fmt.Errorf("tuning file: unknown parameter %q", k)
+			return fmt.Errorf("tuning file: unknown parameter %q%s", k, suggest(k, false))
 		}
 		if err := e.check(v); err != nil {
 			return fmt.Errorf("tuning file: %s=%q: %w", k, v, err)

@@ -199,3 +199,86 @@ func FuzzReadTuneFile(f *testing.F) {
 		}
 	})
 }
+
+// A scope the tests' process owns (it registers a parameter of it) and one
+// it does not, like the launcher's in a rank.
+var ownedKnob = NewInt("ownedscope_knob", 1, "a parameter of a scope this process owns")
+
+func init() { scopes = append(scopes, "ownedscope_", "otherscope_") }
+
+// TestScopes: a name of a scope this process registered nothing of is left
+// to its owner (a rank given a launcher parameter), by environment and by
+// tuning file; a name of an owned scope, or of none, must exist, and a
+// near miss is suggested.
+func TestScopes(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, env, file string
+		want            string // "" for no error
+	}{
+		{"launcher env", "MPX_PARAM_LAUNCHER_REPORT_WAIT=2s", "", ""},
+		{"launcher file", "", "launcher_report_wait = 2s\n", ""},
+		{"other scope env", "MPX_PARAM_OTHERSCOPE_ANYTHING=x", "", ""},
+		{"other scope file", "", "otherscope_anything = x\n", ""},
+		{"owned scope env typo", "MPX_PARAM_OWNEDSCOPE_KNOBB=1", "",
+			"environment variable MPX_PARAM_OWNEDSCOPE_KNOBB names no parameter (did you mean MPX_PARAM_OWNEDSCOPE_KNOB?) (see `mpx info`)"},
+		{"owned scope file typo", "", "ownedscope_knobb = 1\n", `tuning file: unknown parameter "ownedscope_knobb" (did you mean ownedscope_knob?)`},
+		{"owned scope bad value", "MPX_PARAM_OWNEDSCOPE_KNOB=one", "", `MPX_PARAM_OWNEDSCOPE_KNOB="one"`},
+		{"unscoped env typo", "MPX_PARAM_TEST_INTT=1", "",
+			"environment variable MPX_PARAM_TEST_INTT names no parameter (did you mean MPX_PARAM_TEST_INT?) (see `mpx info`)"},
+		{"unscoped file typo", "", "tset_int = 1\n", `tuning file: unknown parameter "tset_int" (did you mean test_int?)`},
+		{"nothing close", "MPX_PARAM_NO_SUCH_KNOB=1", "", "environment variable MPX_PARAM_NO_SUCH_KNOB names no parameter (see `mpx info`)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.env != "" {
+				k, v, _ := strings.Cut(tc.env, "=")
+				t.Setenv(k, v)
+			}
+			file := ""
+			if tc.file != "" {
+				file = filepath.Join(dir, "tune")
+				if err := os.WriteFile(file, []byte(tc.file), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			t.Setenv(TuneFileEnv, file)
+			reset()
+			defer reset()
+			err := Check()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("Check = %v, want no error", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("Check = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	if got := ownedKnob.Get(); got != 1 {
+		t.Errorf("ownedscope_knob = %d, want its default 1", got)
+	}
+}
+
+func TestSetSuggests(t *testing.T) {
+	for _, tc := range []struct{ name, want string }{
+		{"test_intt", `unknown parameter "test_intt" (did you mean test_int?) (see`},
+		{"launcher_report_wait", `unknown parameter "launcher_report_wait" (see`}, // not registered here: Set refuses it
+		{"zzz", `unknown parameter "zzz" (see`},
+	} {
+		if err := Set(tc.name, "1"); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Set(%s) = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestEditDistance(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want int
+	}{
+		{"", "", 0}, {"abc", "", 3}, {"", "ab", 2}, {"kitten", "sitting", 3}, {"test_int", "tset_int", 2}, {"same", "same", 0},
+	} {
+		if got := editDistance(tc.a, tc.b); got != tc.want {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

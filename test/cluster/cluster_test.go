@@ -487,3 +487,19 @@ func TestPrestartedAgents(t *testing.T) {
 		t.Fatalf("wrong secret: exit %d, stderr: %s", r.code, r.stderr)
 	}
 }
+
+// TestTimeoutNamesStoppedRankAcrossNodes: rank 2, on the second node,
+// stops itself with SIGSTOP; when --timeout expires its agent reads its
+// process state, and the report says it is stopped, by which signal, and
+// its pid, as for a rank on the launcher's node.
+func TestTimeoutNamesStoppedRankAcrossNodes(t *testing.T) {
+	hf := hostfile(t, 2, 1, 2)
+	r := mpx(t, time.Minute, "run", "--hostfile", hf, "--launch-agent", rig.ssh, "--timeout", "5s",
+		filepath.Join(rig.bin, "faulty"), "-fault", "stop", "-rank", "2")
+	re := regexp.MustCompile(`(?m)^mpx: rank 2 on host ` + regexp.QuoteMeta(rig.nodes[1]) +
+		` \(pid [1-9]\d*\): stopped by signal 19 \(SIGSTOP\); no report: no answer within 1s$`)
+	if r.code != 124 || !re.MatchString(r.stderr) {
+		t.Fatalf("exit %d, want 124 and a line %s\nstderr: %s", r.code, re, r.stderr)
+	}
+	checkClean(t)
+}

@@ -19,7 +19,7 @@ import (
 )
 
 func main() {
-	mode := flag.String("mode", "ok", "ok, exit, kill, panic, nofinalize, noconnect, leave, abort, hang, sigwait")
+	mode := flag.String("mode", "ok", "ok, exit, kill, panic, nofinalize, noconnect, leave, abort, hang, stop (-rank stops itself with SIGSTOP, the others hang), sigwait")
 	bad := flag.Int("rank", 1, "the rank that misbehaves")
 	code := flag.Int("code", 3, "exit or abort code")
 	env := flag.String("env", "", "comma-separated environment variables to print")
@@ -90,6 +90,12 @@ func main() {
 		fail(err)
 	}
 
+	if *mode == "stop" {
+		if me == *bad {
+			syscall.Kill(os.Getpid(), syscall.SIGSTOP)
+		}
+		*mode = "hang"
+	}
 	if me == *bad || *mode == "hang" || *mode == "sigwait" {
 		switch *mode {
 		case "exit":
