@@ -11,7 +11,7 @@ import (
 // The commands a new user typed (issue 18, part 4), each with what it must
 // print: usage errors are one line on stderr and exit status 2.
 func TestCLIUsageLines(t *testing.T) {
-	tests := "tests: latency, bw, bibw, mbw_mr, allreduce, reduce, bcast, allgather, alltoall, gather, scatter, barrier"
+	tests := "tests: latency, bw, bibw, mbw_mr, allreduce, reduce, bcast, allgather, alltoall, gather, scatter, barrier, put_latency, get_latency, put_bw, get_bw, acc_latency, fop_latency, cas_latency"
 	cases := []struct {
 		args []string
 		want string

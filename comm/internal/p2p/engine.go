@@ -341,10 +341,11 @@ func (e *Engine) isend(r *Request, ctx uint32, dst, tag int, buf []byte, blockin
 		return err
 	}
 	e.nextID++
-	r.id = e.nextID
-	e.sends[r.id] = r
+	id := e.nextID
+	r.id = id
+	e.sends[id] = r
 	e.mu.Unlock()
-	h.Kind, h.Len, h.SReq = transport.KindRTS, uint64(len(buf)), r.id
+	h.Kind, h.Len, h.SReq = transport.KindRTS, uint64(len(buf)), id
 	var desc []byte
 	if ps.sc != nil {
 		if d, err := ps.sc.Expose(buf); err == nil {
@@ -355,7 +356,7 @@ func (e *Engine) isend(r *Request, ctx uint32, dst, tag int, buf []byte, blockin
 	}
 	if err := ps.peer.EP.Send(h, desc); err != nil {
 		e.mu.Lock()
-		delete(e.sends, r.id)
+		delete(e.sends, id)
 		e.mu.Unlock()
 		r.finish(e.sendErr(dst, err))
 		return r.err
@@ -513,13 +514,17 @@ func (e *Engine) startRendezvous(r *Request, m *message) {
 	}
 	e.mu.Lock()
 	e.nextID++
-	r.id = e.nextID
+	id := e.nextID
+	r.id = id
 	r.size = m.size
-	e.recvs[r.id] = r
+	e.recvs[id] = r
 	e.mu.Unlock()
-	if err := e.sendCtrl(ps, transport.KindCTS, m.sreq, r.id); err != nil {
+	// From here r belongs to whoever reads the data: once the CTS is out
+	// the request may complete and be recycled, so r is not read again
+	// unless the CTS failed (and then no data can come).
+	if err := e.sendCtrl(ps, transport.KindCTS, m.sreq, id); err != nil {
 		e.mu.Lock()
-		delete(e.recvs, r.id)
+		delete(e.recvs, id)
 		e.mu.Unlock()
 		r.finish(err)
 	}
