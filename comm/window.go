@@ -211,7 +211,8 @@ func (w *Window[T]) Size(rank int) int {
 	return w.sizes[rank]
 }
 
-// Backend names the path Put and Get take to rank: "cma" (cross-memory
+// Backend names the path Put and Get take to rank: "ucx" (ucp_put_nbx
+// and ucp_get_nbx, to a rank reached over ucx), "cma" (cross-memory
 // attach) or "emulated" (requests served by the target's engine).
 func (w *Window[T]) Backend(rank int) string {
 	if rank < 0 || rank >= len(w.rem) {
@@ -723,7 +724,11 @@ func domainOf(wd *world) *rdma.Domain {
 	if d, ok := domains.Load(key); ok {
 		return d.(*rdma.Domain)
 	}
-	d := rdma.NewDomain(conduit{wd.eng}, rdma.DefaultBackends()...)
+	backends := rdma.DefaultBackends()
+	if rt, ok := wd.life.(interface{ RMABackends() []rdma.Backend }); ok {
+		backends = rt.RMABackends() // a launched rank: ucx too, where it runs
+	}
+	d := rdma.NewDomain(conduit{wd.eng}, backends...)
 	wd.eng.SetRMA(d)
 	domains.Store(key, d)
 	runtime.AddCleanup(wd, func(k weak.Pointer[world]) { domains.Delete(k) }, key)

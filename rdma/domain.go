@@ -76,8 +76,17 @@ type op struct {
 // direct backends tried in order (DefaultBackends for the usual ones).
 // The caller registers the Domain as its engine's KindRMA handler.
 func NewDomain(c Conduit, backends ...Backend) *Domain {
-	if backendParam.Get() == "emulate" {
+	switch backendParam.Get() {
+	case "emulate":
 		backends = nil
+	case "ucx":
+		var only []Backend
+		for _, b := range backends {
+			if b.Name() == "ucx" {
+				only = append(only, b)
+			}
+		}
+		backends = only
 	}
 	return &Domain{c: c, rank: c.Rank(), backends: backends,
 		regions: map[uint32]*Region{}, ops: map[uint64]*op{}, posted: map[int]error{}}

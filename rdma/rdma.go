@@ -37,8 +37,8 @@ import (
 	"github.com/mpx-hpc/mpx/transport"
 )
 
-var backendParam = param.NewEnum("rma_backend", "auto", []string{"auto", "emulate"},
-	"one-sided data path: auto = a direct backend (cross-memory attach on one node) where it reaches the peer, else emulation over the transport; emulate = always the emulation")
+var backendParam = param.NewEnum("rma_backend", "auto", []string{"auto", "emulate", "ucx"},
+	"one-sided data path: auto = a direct backend (ucx to peers reached over ucx, cross-memory attach on one node) where it reaches the peer, else emulation over the transport; emulate = always the emulation; ucx = only ucx, else the emulation")
 
 // Errors.
 var (

@@ -31,5 +31,7 @@ go test -race -count=1 -timeout 20m ./...
 for tls in tcp sm; do
   UCX_TLS=$tls go test -tags ucx -race -count=1 -timeout 10m ./transport/ucx/ ./comm/ -run 'UCX|Conformance|SingleCopy|Stranger|Reorder|RMA'
   UCX_TLS=$tls GOEXPERIMENT=cgocheck2 go test -tags ucx -count=1 -timeout 5m ./transport/ucx/
+  # Windows registered with UCX, ranks built under cgocheck2 too.
+  UCX_TLS=$tls GOEXPERIMENT=cgocheck2 go test -tags ucx -count=1 -timeout 5m ./comm/ -run 'LaunchedUCXWindow/.*/ucx'
 done
 go test -tags cluster -count=1 -timeout 15m ./test/cluster/

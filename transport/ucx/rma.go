@@ -216,3 +216,13 @@ func (e *endpoint) Flush() error {
 	}
 	return nil
 }
+
+// RegisterKey registers buf as Register does, for the rdma package's UCX
+// backend: the region's key, and the function that deregisters it.
+func (t *Transport) RegisterKey(buf []byte) ([]byte, func(), error) {
+	r, err := t.Register(buf)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r.Key(), r.Deregister, nil
+}
