@@ -101,6 +101,7 @@ type Transport struct {
 	h          transport.Handler
 	pid        int
 	seg        *segment
+	bell       *bell // nil: waiters sleep on the futex only
 	ncells     int
 	cellSize   int
 	cma        bool  // single copy wanted and possible in this process
@@ -114,7 +115,8 @@ type Transport struct {
 	peers []*peer     // by world rank; nil for ranks on other nodes
 
 	mu      sync.Mutex // connecting; watch list
-	watch   []*peer    // peers whose pid is known, for exit checks
+	exits   *exitWatch // peers' exits as they happen; nil: polled in watch
+	watch   []*peer    // peers whose pid is known, polled for exit checks
 	checkMu sync.Mutex // one exit check at a time
 	fds     []unix.PollFd
 	pids    []int
@@ -171,6 +173,9 @@ func (p *peer) learnPidLocked(t *Transport, pid int) {
 		return
 	}
 	p.pidfd = watchPid(pid)
+	if p.pidfd >= 0 && t.exits != nil && t.exits.add(p.pidfd, p.rank) {
+		return
+	}
 	t.watch = append(t.watch, p)
 }
 
@@ -271,6 +276,10 @@ func New(cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	t.seg = seg
+	if b, err := newBell(seg.name); err == nil {
+		t.bell = b
+		atomic.StoreUint32(seg.u32(offBell), 1)
+	}
 	for w := range bitmapWords(len(local)) {
 		t.pend = append(t.pend, seg.pendingWord(64*w))
 	}
@@ -281,6 +290,7 @@ func New(cfg Config) (*Transport, error) {
 		p.in = newConsumer(t, seg, slot, p)
 		t.in[slot] = p.in
 	}
+	t.exits = newExitWatch(t)
 	t.lastCheck.Store(time.Now().UnixNano())
 	return t, nil
 }
@@ -664,29 +674,43 @@ func (t *Transport) Block(d time.Duration) {
 	t.wake.Store(0)
 }
 
-// sleep waits on this rank's doorbell for at most d. The sleeper count is
-// raised before the rings are checked, and senders read it after
-// publishing, so a frame is either seen here or rings the bell.
+// sleep waits on this rank's doorbell for at most d: on the bell socket,
+// in Go's network poller, or on the futex if another goroutine sleeps on
+// the bell. The sleepers word is raised before the rings are checked, and
+// senders read it after publishing, so a frame is either seen here or
+// rings the bell.
 func (t *Transport) sleep(d time.Duration, checkWake bool) {
 	db, sl := t.seg.u32(offDoorbell), t.seg.u32(offSleepers)
+	onBell := t.bell != nil && t.bell.mu.TryLock()
+	inc := uint32(1)
+	if onBell {
+		defer t.bell.mu.Unlock()
+		inc = bellSleeper
+	}
 	deadline := time.Now().Add(d)
 	for {
 		v := atomic.LoadUint32(db)
-		atomic.AddUint32(sl, 1)
+		atomic.AddUint32(sl, inc)
 		if t.pendingAny() || t.deadPending.Load() || t.closed.Load() || checkWake && t.wake.Load() != 0 {
-			atomic.AddUint32(sl, ^uint32(0))
+			atomic.AddUint32(sl, -inc)
 			return
 		}
 		now := time.Now()
 		left := deadline.Sub(now)
 		if left <= 0 {
-			atomic.AddUint32(sl, ^uint32(0))
+			atomic.AddUint32(sl, -inc)
 			return
 		}
-		futexSleep(db, v, min(left, exitCheckEvery))
-		atomic.AddUint32(sl, ^uint32(0))
+		if onBell {
+			t.bell.wait(min(left, exitCheckEvery))
+		} else {
+			futexSleep(db, v, min(left, exitCheckEvery))
+		}
+		atomic.AddUint32(sl, -inc)
 		now = time.Now()
 		t.maybeCheckPeers(now)
+		// A byte left from an earlier ring ends a bell wait early: the
+		// doorbell word tells a real ring from that.
 		if atomic.LoadUint32(db) != v || !now.Before(deadline) {
 			return
 		}
@@ -710,9 +734,10 @@ func (t *Transport) Wake() {
 	}
 	defer t.exit()
 	t.wake.Store(1)
-	atomic.AddUint32(t.seg.u32(offDoorbell), 1)
-	if t.seg.sleepers() {
-		futexWakeAll(t.seg.u32(offDoorbell))
+	if v := atomic.LoadUint32(t.seg.u32(offSleepers)); v != 0 {
+		t.seg.ringBell(v)
+	} else {
+		atomic.AddUint32(t.seg.u32(offDoorbell), 1)
 	}
 }
 
@@ -807,9 +832,7 @@ func (t *Transport) Close() error {
 	if t.closed.Swap(true) {
 		return nil
 	}
-	db := t.seg.u32(offDoorbell)
-	atomic.AddUint32(db, 1)
-	futexWakeAll(db)
+	t.seg.ringBell(1 | bellSleeper)
 	// Sends run under their endpoint's mutex instead of the users count:
 	// holding every one of them (to the end) excludes them, and a Send
 	// that gets one afterwards sees closed.
@@ -866,6 +889,16 @@ func (t *Transport) Close() error {
 	}
 	if err := t.seg.unmap(); err != nil {
 		errs = append(errs, fmt.Errorf("shm: unmapping %s: %w", t.seg.name, err))
+	}
+	if t.exits != nil {
+		if err := t.exits.close(); err != nil {
+			errs = append(errs, fmt.Errorf("shm: closing the exit watch: %w", err))
+		}
+	}
+	if t.bell != nil {
+		if err := t.bell.close(); err != nil {
+			errs = append(errs, fmt.Errorf("shm: closing the doorbell socket: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }
