@@ -351,9 +351,8 @@ func (s *segment) unmap() error {
 	}
 	return errors.Join(errs...)
 }
-func (s *segment) path() string   { return filepath.Join(shmDir, s.name) }
-func (s *segment) closed() bool   { return atomic.LoadUint32(s.u32(offClosed)) != 0 }
-func (s *segment) sleepers() bool { return atomic.LoadUint32(s.u32(offSleepers)) != 0 }
+func (s *segment) path() string { return filepath.Join(shmDir, s.name) }
+func (s *segment) closed() bool { return atomic.LoadUint32(s.u32(offClosed)) != 0 }
 
 // notify marks slot's ring pending, then rings the owner's doorbell if it
 // sleeps. Called after publishing a cell: the owner clears a bit before it
