@@ -862,12 +862,17 @@ func (t *Transport) Close() error {
 		if p == nil {
 			continue
 		}
-		if e := p.ep.Load(); e != nil {
+		e := p.ep.Load()
+		if e != nil {
 			atomic.StoreUint32((*uint32)(unsafe.Pointer(&e.prod.ring[rOffClosed])), 1)
 		}
 		if out := p.out.Load(); out != nil && out != t.seg {
-			// Let a sleeping peer notice at once.
-			out.wakeOwner()
+			if e != nil {
+				// Let a sleeping peer this rank sent to look soon. Not
+				// every local rank: at the end of a job of N ranks, N²
+				// wake-ups of ranks that had nothing to read.
+				out.wakeOwner()
+			}
 			if err := out.unmap(); err != nil {
 				errs = append(errs, fmt.Errorf("shm: unmapping %s: %w", out.name, err))
 			}
