@@ -2,6 +2,7 @@ package shm
 
 import (
 	"errors"
+	"fmt"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -30,11 +31,13 @@ func sleeperState() string {
 	return ""
 }
 
-// A rank asleep in Block waits in Go's network poller, as a TCP reader
-// does, not in a futex syscall (which makes the runtime hand its P to
+// A rank asleep in Block, with more local ranks than cores, waits in Go's
+// network poller, as a TCP reader does, not in a futex syscall (which makes the runtime hand its P to
 // another thread at every sleep); every way of waking it still works, with
 // a second sleeper on the futex at the same time.
 func TestBlockSleepsInPoller(t *testing.T) {
+	defer func(n int) { bellAbove = n }(bellAbove)
+	bellAbove = 1
 	g := newGroup(t, 2, nil)
 	e := g.ep(t, 0, 1)
 	tr := g.trs[1]
@@ -94,6 +97,16 @@ func TestBlockSleepsInPoller(t *testing.T) {
 // A peer's exit is seen as it happens, through its pidfd in the poller, and
 // wakes a sleeping rank: no periodic check of every peer is needed.
 func TestExitWakesSleeper(t *testing.T) {
+	for _, above := range []int{1, 1 << 20} { // on the bell; on the futex
+		t.Run(fmt.Sprintf("bellAbove=%d", above), func(t *testing.T) {
+			defer func(n int) { bellAbove = n }(bellAbove)
+			bellAbove = above
+			testExitWakesSleeper(t)
+		})
+	}
+}
+
+func testExitWakesSleeper(t *testing.T) {
 	g := newGroup(t, 3, nil)
 	tr := g.trs[0]
 	// No periodic exit check while the test runs.
