@@ -12,7 +12,10 @@
 // series of cells that the receiver copies out while the rest is written.
 // Frames are delivered only when the receiver polls (transport.Poller):
 // whoever waits drives progress, spinning briefly and then sleeping on the
-// doorbell futex, which a sender rings only when the receiver sleeps.
+// doorbell, which a sender rings only when the receiver sleeps: a futex, or,
+// with more local ranks than cores, an abstract unix socket read through
+// Go's network poller. Peers' exits come through their pidfds, in an epoll
+// set that one goroutine waits on in the poller.
 //
 // No file outlives a job: after every local peer has opened a segment
 // (ConnectAll, then a job-wide fence, then Seal) its name is removed while
