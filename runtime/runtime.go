@@ -175,7 +175,12 @@ func Start(env bootstrap.Env, h transport.Handler) (*Runtime, error) {
 func (rt *Runtime) startShm(h transport.Handler) error {
 	mode := transportParam.Get()
 	var local []int
-	for r := 0; r < rt.env.Size; r++ {
+	for r := 0; rt.env.LocalSize == rt.env.Size && r < rt.env.Size; r++ {
+		// Every rank is on this node: no business card need be read
+		// (N key-value lookups on each of N ranks).
+		local = append(local, r)
+	}
+	for r := 0; local == nil && r < rt.env.Size; r++ {
 		c, err := rt.card(r)
 		if err != nil {
 			return err

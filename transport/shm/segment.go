@@ -25,9 +25,10 @@ import (
 //	header (hdrSize bytes, page-rounded)
 //	  0 magic u64 | 8 version u32 | 12 slots u32 | 16 cells u32 | 20 cellSize u32
 //	 24 owner pid u64 | 32 owner rank u32 | 36 ready u32 | 40 probe addr u64
-//	 48 opened u32 | 52 closed u32 | 64 tag [32]byte
+//	 48 opened u32 | 52 closed u32 | 56 bell u32 | 64 tag [32]byte
 //	128 doorbell u32 (futex word; senders bump it)          own cache line
-//	192 sleepers u32 (owner goroutines in Block)            own cache line
+//	192 sleepers u32 (owner goroutines in Block: 1 per futex
+//	    sleeper, bellSleeper per one on the bell socket)    own cache line
 //	256 slot table: slots × int32 sender rank
 //	then, line-aligned, the pending bitmap: one bit per slot in u64 words,
 //	  which a sender sets after publishing a cell and the owner clears as it
@@ -57,6 +58,7 @@ const (
 	offProbe    = 40
 	offOpened   = 48
 	offClosed   = 52
+	offBell     = 56 // nonzero: the owner listens on its bell socket
 	offTag      = 64
 	offDoorbell = 128
 	offSleepers = 192
@@ -105,6 +107,9 @@ type segment struct {
 	fd      int
 	ringMem []byte
 	inArena bool // the header lies in the transport's reservation
+
+	bellSA  unix.RawSockaddrUnix // the owner's bell socket
+	bellLen uint32
 }
 
 func roundUp(n, to int) int { return (n + to - 1) / to * to }
@@ -207,6 +212,7 @@ func createSegment(name string, rank, pid int, slots []int, ncells, cellSize int
 	}
 	s := &segment{mem: mem, name: name, slots: slots, ncells: ncells, cellSize: cellSize, hdrSize: hdrSize, stride: stride,
 		bitmap: bitmapOff(len(slots)), fd: -1}
+	s.bellSA, s.bellLen = bellAddr(name)
 	binary.LittleEndian.PutUint64(mem[offMagic:], segMagic)
 	binary.LittleEndian.PutUint32(mem[offVersion:], segVersion)
 	binary.LittleEndian.PutUint32(mem[offSlots:], uint32(len(slots)))
@@ -277,6 +283,7 @@ func openSegment(name string, at []byte) (*segment, error) {
 		return fail(err)
 	}
 	s.mem, s.name, s.fd, s.inArena = mem, name, fd, inArena
+	s.bellSA, s.bellLen = bellAddr(name)
 	return s, nil
 }
 
@@ -344,9 +351,8 @@ func (s *segment) unmap() error {
 	}
 	return errors.Join(errs...)
 }
-func (s *segment) path() string   { return filepath.Join(shmDir, s.name) }
-func (s *segment) closed() bool   { return atomic.LoadUint32(s.u32(offClosed)) != 0 }
-func (s *segment) sleepers() bool { return atomic.LoadUint32(s.u32(offSleepers)) != 0 }
+func (s *segment) path() string { return filepath.Join(shmDir, s.name) }
+func (s *segment) closed() bool { return atomic.LoadUint32(s.u32(offClosed)) != 0 }
 
 // notify marks slot's ring pending, then rings the owner's doorbell if it
 // sleeps. Called after publishing a cell: the owner clears a bit before it
@@ -363,8 +369,20 @@ func (s *segment) notify(word *uint64, bit uint64) {
 // the bitmap, either sees the mark or is woken (both sides use sequentially
 // consistent atomics: Dekker's pattern).
 func (s *segment) wakeOwner() {
-	if atomic.LoadUint32(s.u32(offSleepers)) != 0 {
-		atomic.AddUint32(s.u32(offDoorbell), 1)
+	if v := atomic.LoadUint32(s.u32(offSleepers)); v != 0 {
+		s.ringBell(v)
+	}
+}
+
+// ringBell bumps the doorbell and wakes the sleepers that v, the sleepers
+// word, counts: futex sleepers with a futex wake, a bell sleeper with a
+// byte on the bell socket.
+func (s *segment) ringBell(v uint32) {
+	atomic.AddUint32(s.u32(offDoorbell), 1)
+	if v%bellSleeper != 0 {
 		futexWakeAll(s.u32(offDoorbell))
+	}
+	if v >= bellSleeper && atomic.LoadUint32(s.u32(offBell)) != 0 {
+		sendBell(&s.bellSA, s.bellLen)
 	}
 }

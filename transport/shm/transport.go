@@ -12,7 +12,10 @@
 // series of cells that the receiver copies out while the rest is written.
 // Frames are delivered only when the receiver polls (transport.Poller):
 // whoever waits drives progress, spinning briefly and then sleeping on the
-// doorbell futex, which a sender rings only when the receiver sleeps.
+// doorbell, which a sender rings only when the receiver sleeps: a futex, or,
+// with more local ranks than cores, an abstract unix socket read through
+// Go's network poller. Peers' exits come through their pidfds, in an epoll
+// set that one goroutine waits on in the poller.
 //
 // No file outlives a job: after every local peer has opened a segment
 // (ConnectAll, then a job-wide fence, then Seal) its name is removed while
@@ -26,6 +29,7 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -50,6 +54,13 @@ var (
 	singleCopyParam = param.NewEnum("shm_single_copy", "auto", []string{"auto", "cma", "copy"},
 		"large shared-memory messages: cma (process_vm_readv, one copy), copy (pipelined through the rings), auto (cma where the kernel allows it)")
 )
+
+// bellAbove is the number of local ranks above which waiters sleep on the
+// bell socket: ranks that outnumber the cores gain from sleeping in the
+// poller (no hand-off of the P at every sleep), while a few ranks on spare
+// cores wake sooner from the futex (2-rank ping-pong measured slower on
+// the bell). Tests lower it.
+var bellAbove = runtime.NumCPU()
 
 // maxFrame bounds one frame's payload, so that a corrupt length cannot ask
 // the handler for an absurd buffer.
@@ -101,6 +112,7 @@ type Transport struct {
 	h          transport.Handler
 	pid        int
 	seg        *segment
+	bell       *bell // nil: waiters sleep on the futex only
 	ncells     int
 	cellSize   int
 	cma        bool  // single copy wanted and possible in this process
@@ -114,7 +126,8 @@ type Transport struct {
 	peers []*peer     // by world rank; nil for ranks on other nodes
 
 	mu      sync.Mutex // connecting; watch list
-	watch   []*peer    // peers whose pid is known, for exit checks
+	exits   *exitWatch // peers' exits as they happen; nil: polled in watch
+	watch   []*peer    // peers whose pid is known, polled for exit checks
 	checkMu sync.Mutex // one exit check at a time
 	fds     []unix.PollFd
 	pids    []int
@@ -171,6 +184,9 @@ func (p *peer) learnPidLocked(t *Transport, pid int) {
 		return
 	}
 	p.pidfd = watchPid(pid)
+	if p.pidfd >= 0 && t.exits != nil && t.exits.add(p.pidfd, p.rank) {
+		return
+	}
 	t.watch = append(t.watch, p)
 }
 
@@ -271,6 +287,12 @@ func New(cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	t.seg = seg
+	if len(local) > bellAbove {
+		if b, err := newBell(seg.name); err == nil {
+			t.bell = b
+			atomic.StoreUint32(seg.u32(offBell), 1)
+		}
+	}
 	for w := range bitmapWords(len(local)) {
 		t.pend = append(t.pend, seg.pendingWord(64*w))
 	}
@@ -281,6 +303,7 @@ func New(cfg Config) (*Transport, error) {
 		p.in = newConsumer(t, seg, slot, p)
 		t.in[slot] = p.in
 	}
+	t.exits = newExitWatch(t)
 	t.lastCheck.Store(time.Now().UnixNano())
 	return t, nil
 }
@@ -664,29 +687,43 @@ func (t *Transport) Block(d time.Duration) {
 	t.wake.Store(0)
 }
 
-// sleep waits on this rank's doorbell for at most d. The sleeper count is
-// raised before the rings are checked, and senders read it after
-// publishing, so a frame is either seen here or rings the bell.
+// sleep waits on this rank's doorbell for at most d: on the bell socket,
+// in Go's network poller, or on the futex if another goroutine sleeps on
+// the bell. The sleepers word is raised before the rings are checked, and
+// senders read it after publishing, so a frame is either seen here or
+// rings the bell.
 func (t *Transport) sleep(d time.Duration, checkWake bool) {
 	db, sl := t.seg.u32(offDoorbell), t.seg.u32(offSleepers)
+	onBell := t.bell != nil && t.bell.mu.TryLock()
+	inc := uint32(1)
+	if onBell {
+		defer t.bell.mu.Unlock()
+		inc = bellSleeper
+	}
 	deadline := time.Now().Add(d)
 	for {
 		v := atomic.LoadUint32(db)
-		atomic.AddUint32(sl, 1)
+		atomic.AddUint32(sl, inc)
 		if t.pendingAny() || t.deadPending.Load() || t.closed.Load() || checkWake && t.wake.Load() != 0 {
-			atomic.AddUint32(sl, ^uint32(0))
+			atomic.AddUint32(sl, -inc)
 			return
 		}
 		now := time.Now()
 		left := deadline.Sub(now)
 		if left <= 0 {
-			atomic.AddUint32(sl, ^uint32(0))
+			atomic.AddUint32(sl, -inc)
 			return
 		}
-		futexSleep(db, v, min(left, exitCheckEvery))
-		atomic.AddUint32(sl, ^uint32(0))
+		if onBell {
+			t.bell.wait(min(left, exitCheckEvery))
+		} else {
+			futexSleep(db, v, min(left, exitCheckEvery))
+		}
+		atomic.AddUint32(sl, -inc)
 		now = time.Now()
 		t.maybeCheckPeers(now)
+		// A byte left from an earlier ring ends a bell wait early: the
+		// doorbell word tells a real ring from that.
 		if atomic.LoadUint32(db) != v || !now.Before(deadline) {
 			return
 		}
@@ -710,9 +747,10 @@ func (t *Transport) Wake() {
 	}
 	defer t.exit()
 	t.wake.Store(1)
-	atomic.AddUint32(t.seg.u32(offDoorbell), 1)
-	if t.seg.sleepers() {
-		futexWakeAll(t.seg.u32(offDoorbell))
+	if v := atomic.LoadUint32(t.seg.u32(offSleepers)); v != 0 {
+		t.seg.ringBell(v)
+	} else {
+		atomic.AddUint32(t.seg.u32(offDoorbell), 1)
 	}
 }
 
@@ -807,9 +845,7 @@ func (t *Transport) Close() error {
 	if t.closed.Swap(true) {
 		return nil
 	}
-	db := t.seg.u32(offDoorbell)
-	atomic.AddUint32(db, 1)
-	futexWakeAll(db)
+	t.seg.ringBell(1 | bellSleeper)
 	// Sends run under their endpoint's mutex instead of the users count:
 	// holding every one of them (to the end) excludes them, and a Send
 	// that gets one afterwards sees closed.
@@ -839,12 +875,17 @@ func (t *Transport) Close() error {
 		if p == nil {
 			continue
 		}
-		if e := p.ep.Load(); e != nil {
+		e := p.ep.Load()
+		if e != nil {
 			atomic.StoreUint32((*uint32)(unsafe.Pointer(&e.prod.ring[rOffClosed])), 1)
 		}
 		if out := p.out.Load(); out != nil && out != t.seg {
-			// Let a sleeping peer notice at once.
-			out.wakeOwner()
+			if e != nil {
+				// Let a sleeping peer this rank sent to look soon. Not
+				// every local rank: at the end of a job of N ranks, N²
+				// wake-ups of ranks that had nothing to read.
+				out.wakeOwner()
+			}
 			if err := out.unmap(); err != nil {
 				errs = append(errs, fmt.Errorf("shm: unmapping %s: %w", out.name, err))
 			}
@@ -866,6 +907,16 @@ func (t *Transport) Close() error {
 	}
 	if err := t.seg.unmap(); err != nil {
 		errs = append(errs, fmt.Errorf("shm: unmapping %s: %w", t.seg.name, err))
+	}
+	if t.exits != nil {
+		if err := t.exits.close(); err != nil {
+			errs = append(errs, fmt.Errorf("shm: closing the exit watch: %w", err))
+		}
+	}
+	if t.bell != nil {
+		if err := t.bell.close(); err != nil {
+			errs = append(errs, fmt.Errorf("shm: closing the doorbell socket: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }
