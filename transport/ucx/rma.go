@@ -56,6 +56,12 @@ func (t *Transport) Register(buf []byte) (*Region, error) {
 	if t.mw != nil {
 		st = C.mpx_mem_map(t.mw, ptr, C.size_t(len(buf)), &r.memh, &rk, &rklen)
 	}
+	if st == C.UCS_OK {
+		if t.mapped == nil {
+			t.mapped = map[*Region]struct{}{}
+		}
+		t.mapped[r] = struct{}{}
+	}
 	t.wmu.Unlock()
 	if st != C.UCS_OK {
 		r.pin.Unpin()
@@ -75,6 +81,7 @@ func (r *Region) Deregister() {
 		C.mpx_mem_unmap(t.mw, r.memh)
 	}
 	r.memh = nil
+	delete(t.mapped, r)
 	t.wmu.Unlock()
 	r.pin.Unpin()
 }

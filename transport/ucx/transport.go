@@ -92,6 +92,10 @@ type Transport struct {
 	// and guards mw, the endpoints' UCP handles and sequence numbers.
 	wmu sync.Mutex
 	mw  *C.mpx_worker // C memory; nil once closed
+	// mapped are the regions Register mapped and Deregister has not
+	// unmapped yet; under wmu. Close unmaps them: UCP aborts in
+	// ucp_cleanup while a mapping is in use.
+	mapped map[*Region]struct{}
 
 	// rmu is held while arrivals become Handler calls: calls for one peer
 	// must be sequential and in order. It guards chans, own, limbo, busy.
@@ -852,6 +856,11 @@ func (t *Transport) Close() error {
 		C.mpx_mem_unmap(mw, r.memh)
 	}
 	t.regMu.Unlock()
+	for r := range t.mapped {
+		C.mpx_mem_unmap(mw, r.memh)
+		r.memh = nil
+	}
+	t.mapped = nil
 	C.mpx_close(mw)
 	C.free(unsafe.Pointer(mw))
 	t.mw = nil

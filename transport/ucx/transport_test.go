@@ -275,3 +275,29 @@ func TestRMA(t *testing.T) {
 		})
 	}
 }
+
+// A region still registered when the transport closes: Close unmaps it
+// (UCP aborts the process in ucp_cleanup over a mapping in use), and the
+// Deregister that follows does nothing more.
+func TestCloseWithRegion(t *testing.T) {
+	for _, tls := range tlsCases() {
+		t.Run(tls, func(t *testing.T) {
+			tr, err := New(Config{Rank: 0, Size: 1, Handler: transporttest.NewRecorder(), TLS: tls, NetDevices: "lo"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mem := make([]byte, 8192)
+			reg, err := tr.Register(mem)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tr.Close(); err != nil {
+				t.Fatal(err)
+			}
+			reg.Deregister()
+			if _, err := tr.Register(mem); !errors.Is(err, transport.ErrClosed) {
+				t.Errorf("Register after Close: %v, want ErrClosed", err)
+			}
+		})
+	}
+}
