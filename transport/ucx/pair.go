@@ -29,6 +29,18 @@ type endpoint struct {
 	wired bool                    // flushed once: UCP finished connecting; under wmu
 	rkeys map[string]C.ucp_rkey_h // unpacked remote keys of Put, Get and atomics; under wmu
 	iface transport.Endpoint
+	local bool // same host: created without peer error handling
+}
+
+// forceClose says whether the endpoint may be closed without flushing.
+// UCP allows a forced close only in peer error-handling mode (ucp.h: on
+// both sides, else the behaviour is undefined), which same-host endpoints
+// do not use: they close by flushing, bounded by the caller's wait.
+func (e *endpoint) forceClose() C.int {
+	if e.local {
+		return 0
+	}
+	return 1
 }
 
 func (e *endpoint) Peer() int { return e.p.rank }

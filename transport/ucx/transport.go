@@ -322,12 +322,13 @@ func (t *Transport) Endpoint(rank int, addr string) (transport.Endpoint, error) 
 	local := C.int(0)
 	if a.Host == t.host {
 		local = 1
+		e.local = true
 	}
 	st := C.mpx_ep_create(t.mw, unsafe.Pointer(&a.Worker[0]), local, ectx, &e.ep)
 	if st == C.UCS_OK {
 		st = C.mpx_send_small(t.mw, e.ep, unsafe.Pointer(&hb[0]), unsafe.Pointer(&body[0]), C.size_t(len(body)))
 		if st != C.UCS_OK {
-			if r := C.mpx_ep_close(e.ep, 1); isPtr(r) {
+			if r := C.mpx_ep_close(e.ep, e.forceClose()); isPtr(r) {
 				t.orphanReq(r)
 			}
 		}
@@ -834,7 +835,7 @@ func (t *Transport) Close() error {
 		e.rkeys = nil
 	}
 	for _, e := range eps {
-		t.waitLocked(C.mpx_ep_close(e.ep, 1), time.Second)
+		t.waitLocked(C.mpx_ep_close(e.ep, e.forceClose()), time.Second)
 	}
 	// What waits in Go for a release must be released while the worker
 	// exists.
