@@ -12,15 +12,7 @@ import (
 // Ranks over the ucx transport (transport=ucx), built with -tags ucx, on
 // UCX_TLS when set (scripts/test.sh runs tcp, then sm), else on each.
 func TestLaunchedUCX(t *testing.T) {
-	tlss := []string{"tcp", "sm"}
-	if v := os.Getenv("UCX_TLS"); v != "" {
-		tlss = []string{v}
-	}
-	// The launcher builds the rank programs with the go command, which
-	// reads GOFLAGS.
-	t.Setenv("GOFLAGS", "-tags=ucx")
-	t.Setenv("UCX_NET_DEVICES", "lo")
-	for _, tls := range tlss {
+	for _, tls := range ucxJob(t) {
 		t.Run(tls, func(t *testing.T) {
 			t.Setenv("UCX_TLS", tls)
 			out, err := mpxRun(t, 3*time.Minute, "-n", "3", "--oversubscribe", "--timeout", "150s",
@@ -46,4 +38,18 @@ func TestLaunchedUCX(t *testing.T) {
 			}
 		})
 	}
+}
+
+// ucxJob sets t's environment for launched jobs over ucx and returns the
+// UCX_TLS values to run: the one set, else tcp and sm.
+func ucxJob(t *testing.T) []string {
+	tlss := []string{"tcp", "sm"}
+	if v := os.Getenv("UCX_TLS"); v != "" {
+		tlss = []string{v}
+	}
+	// The launcher builds the rank programs with the go command, which
+	// reads GOFLAGS.
+	t.Setenv("GOFLAGS", "-tags=ucx")
+	t.Setenv("UCX_NET_DEVICES", "lo")
+	return tlss
 }

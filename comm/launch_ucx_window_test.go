@@ -3,7 +3,6 @@
 package comm_test
 
 import (
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,13 +14,7 @@ import (
 // rma_backend=ucx; on UCX_TLS when set, else on tcp and sm. The checks
 // include the 64 MiB transfer, out-of-range access and use after Free.
 func TestLaunchedUCXWindow(t *testing.T) {
-	tlss := []string{"tcp", "sm"}
-	if v := os.Getenv("UCX_TLS"); v != "" {
-		tlss = []string{v}
-	}
-	t.Setenv("GOFLAGS", "-tags=ucx")
-	t.Setenv("UCX_NET_DEVICES", "lo")
-	for _, tls := range tlss {
+	for _, tls := range ucxJob(t) {
 		for _, backend := range []string{"auto", "ucx"} {
 			t.Run(tls+"/"+backend, func(t *testing.T) {
 				t.Setenv("UCX_TLS", tls)
